@@ -1,0 +1,51 @@
+"""amlocal: Azure ML's scikit-learn loop (train, track, register, deploy, score) on your own machine."""
+from setuptools import find_packages, setup
+
+# The scoring container needs only these; keep the list short (see docker/scoring.Dockerfile).
+SCORING_REQUIRES = [
+    "flask>=3.0",
+    "gunicorn>=22.0",
+    "inference-schema[numpy-support]>=1.8",
+    "numpy>=1.24",
+    "scikit-learn>=1.3",
+    "joblib>=1.3",
+    "prometheus-client>=0.19",
+]
+
+setup(
+    name="amlocal",
+    version="0.1.0",
+    description=__doc__,
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["service", "service.*", "training", "training.*",
+                                    "scoring", "scoring.*", "environments", "environments.*"]),
+    include_package_data=True,
+    package_data={
+        "service": ["migrations/*.sql"],
+        "training": ["*.py", "runcontext/*.py", "runcontext/**/*.py"],
+        "scoring": ["*.py"],
+        "environments": ["*.yml", "curated/*.yml", "curated/*.txt"],
+    },
+    install_requires=SCORING_REQUIRES + [
+        "marshmallow>=3.20",
+        "apispec[marshmallow]>=6.3",
+        "requests>=2.31",
+        "pathspec>=0.11",
+        "pyyaml>=6.0",
+        "filelock>=3.12",
+        "optuna>=3.4",
+        "uv>=0.4",
+    ],
+    extras_require={
+        "azure": ["azureml-core>=1.60"],
+        "test": ["azureml-core>=1.60", "pytest>=8.0", "pytest-timeout>=2.2"],
+    },
+    entry_points={
+        "console_scripts": [
+            "amlocal=service.cli:main",
+            "amlocal-scoring=scoring.__main__:main",
+        ]
+    },
+)
