@@ -1,0 +1,78 @@
+"""Experiments and runs: submit, list, show, cancel, tags."""
+from flask import Blueprint, current_app, request
+
+from ..openapi import doc, load
+from ..schemas.runs import (ExperimentSchema, RunListQuerySchema, RunSchema, TagsUpdateSchema)
+from ..submission import check_experiment_name, submit_run
+from . import store, workspace
+
+bp = Blueprint("runs", __name__)
+RUN = RunSchema()
+RUNS = RunSchema(many=True)
+
+SUBMIT_PARTS = {
+    "snapshot": {"type": "string", "format": "binary",
+                 "description": ".tar.gz of the source directory"},
+    "config": {"type": "string", "description": "JSON: {script, arguments[], environment?, "
+                                                 "tags{}, timeout_s?}"},
+}
+
+
+def _parse_tag_filters(values: list[str]) -> list[tuple[str, str | None]]:
+    return [(k, v if sep else None) for k, sep, v in (t.partition("=") for t in values)]
+
+
+@bp.post("/experiments/<experiment>/runs")
+@doc("Submit a run: a snapshot and a run config.", multipart=SUBMIT_PARTS, response=RunSchema,
+     status=201, errors=(400, 401, 413))
+def submit(experiment: str):
+    upload = request.files.get("snapshot")
+    config = request.form.get("config")
+    if config is None and "config" in request.files:
+        config = request.files["config"].read().decode("utf-8", "replace")
+    run = submit_run(store(), workspace(), experiment, config,
+                     upload.stream if upload else None,
+                     current_app.config["SETTINGS"].max_upload_bytes,
+                     current_app.config.get("RESOLVE_ENVIRONMENT"))
+    return RUN.dump(run), 201
+
+
+@bp.get("/experiments")
+@doc("List experiments.", response=ExperimentSchema, many=True, errors=(401,))
+def list_experiments():
+    return {"experiments": ExperimentSchema(many=True).dump(store().list_experiments())}
+
+
+@bp.get("/experiments/<experiment>/runs")
+@doc("List an experiment's runs, newest first.", query=RunListQuerySchema, response=RunSchema,
+     many=True)
+def list_runs(experiment: str):
+    check_experiment_name(experiment)
+    store().get_experiment(experiment)
+    raw = {"tag": request.args.getlist("tag"), "limit": request.args.get("limit", 1000)}
+    if "status" in request.args:
+        raw["status"] = request.args["status"]
+    query = load(RunListQuerySchema(), raw)
+    runs = store().list_runs(experiment, status=query.get("status"),
+                             tags=_parse_tag_filters(query["tag"]), limit=query["limit"])
+    return {"runs": RUNS.dump(runs)}
+
+
+@bp.get("/runs/<run_id>")
+@doc("Show a run.", response=RunSchema)
+def show(run_id: str):
+    return RUN.dump(store().get_run(run_id))
+
+
+@bp.post("/runs/<run_id>/cancel")
+@doc("Cancel a run (pending: at once; running: SIGTERM, then SIGKILL).", response=RunSchema,
+     status=202, errors=(401, 404, 409))
+def cancel(run_id: str):
+    return RUN.dump(store().request_cancel(run_id)), 202
+
+
+@bp.patch("/runs/<run_id>/tags")
+@doc("Add and remove a run's tags.", body=TagsUpdateSchema, response=RunSchema)
+def update_tags(run_id: str):
+    body = load(TagsUpdateSchema(), request.get_json(silent=False))
+    return RUN.dump(store().update_run_tags(run_id, body["add"], body["remove"]))

@@ -1,0 +1,4 @@
+"""gunicorn target: `gunicorn service.wsgi:app` (settings from AMLOCAL_* variables)."""
+from .app import create_app
+
+app = create_app()
