@@ -1,0 +1,90 @@
+"""Find the Python interpreters on this machine that an environment can be built from."""
+from __future__ import annotations
+
+import functools
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+_CANDIDATE = re.compile(r"^python3(\.\d+)?$")
+_PROBE = "import sys, platform; print(sys.executable); print(platform.python_version())"
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """One working Python interpreter: its full version (e.g. 3.11.7) and its executable."""
+
+    version: str
+    path: str
+
+    def satisfies(self, request: str) -> bool:
+        """Tell whether this interpreter matches a request like `3.11` or `3.11.7`."""
+        return (self.version + ".").startswith(request + ".")
+
+
+def _probe(executable: str) -> Interpreter | None:
+    # pyenv shims and broken links exist on PATH but fail when run: only a working answer counts
+    try:
+        done = subprocess.run([executable, "-c", _PROBE], capture_output=True, text=True,
+                              timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = done.stdout.split()
+    if done.returncode != 0 or len(lines) != 2:
+        return None
+    return Interpreter(version=lines[1], path=lines[0])
+
+
+def _candidates(path_var: str) -> list[str]:
+    found: list[str] = []
+    for folder in path_var.split(os.pathsep):
+        try:
+            names = sorted(os.listdir(folder or "."))
+        except OSError:
+            continue
+        found.extend(str(Path(folder, n)) for n in names if _CANDIDATE.match(n))
+    return found
+
+
+@functools.lru_cache(maxsize=8)
+def _find(path_var: str, current: str) -> tuple[Interpreter, ...]:
+    seen: dict[str, Interpreter] = {}
+    for executable in [current, *_candidates(path_var)]:
+        interpreter = _probe(executable)
+        if interpreter is None:
+            continue
+        key = os.path.realpath(interpreter.path)
+        seen.setdefault(key, interpreter)
+    return tuple(sorted(seen.values(), key=lambda i: _version_key(i.version), reverse=True))
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+
+
+def find_interpreters(path_var: str | None = None) -> tuple[Interpreter, ...]:
+    """List working interpreters (the current one and python3.X on PATH), newest first."""
+    return _find(os.environ.get("PATH", "") if path_var is None else path_var, sys.executable)
+
+
+def current_python() -> str:
+    """Return the X.Y version of the interpreter running amlocal (the default for unpinned specs)."""
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def pick_interpreter(request: str | None) -> Interpreter | None:
+    """Return the newest interpreter satisfying `request` (None means the current X.Y)."""
+    wanted = request or current_python()
+    if request is None:
+        # The interpreter we run on is the default: prefer it over a same-X.Y one on PATH.
+        # the base interpreter, not a venv's, so a built env survives the venv we run from
+        here = _probe(getattr(sys, "_base_executable", sys.executable))
+        if here is not None:
+            return here
+    for interpreter in find_interpreters():
+        if interpreter.satisfies(wanted):
+            return interpreter
+    return None
