@@ -129,8 +129,15 @@ class Agent:
         self.settings = settings
         self.ws = init_workspace(settings.workspace)
         self.store = Store(self.ws.db_path)
-        self.runs = RunQueue(self.store, self.ws, settings)
-        self.loops: list[Loop] = loops if loops is not None else [self.runs]
+        from .envresolve import make_run_preparer
+        from .reconciler import DeploymentReconciler
+        from .sweeper import SweepController
+
+        self.runs = RunQueue(self.store, self.ws, settings,
+                             prepare=make_run_preparer(self.store, self.ws, settings))
+        self.loops: list[Loop] = loops if loops is not None else [
+            self.runs, DeploymentReconciler(self.store, self.ws, settings),
+            SweepController(self.store, self.ws, settings)]
         self.stopping = threading.Event()
         self._lock_file = None
 

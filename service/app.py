@@ -29,6 +29,9 @@ def create_app(test_config: Mapping | None = None, settings: Settings | None = N
         JSON_SORT_KEYS=False,
     )
     logging.getLogger("amlocal").setLevel(settings.log_level)
+    from .envresolve import make_environment_resolver
+
+    app.config["RESOLVE_ENVIRONMENT"] = make_environment_resolver(app.config["STORE"], workspace)
     register_error_handlers(app)
     init_auth(app)
     _register_blueprints(app)
@@ -36,7 +39,7 @@ def create_app(test_config: Mapping | None = None, settings: Settings | None = N
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .blueprints import health, run_files, runs
+    from .blueprints import deployments, environments, health, models, run_files, runs, sweeps
 
-    for module in (health, run_files, runs):
+    for module in (health, run_files, runs, models, deployments, environments, sweeps):
         app.register_blueprint(module.bp)

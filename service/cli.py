@@ -9,7 +9,8 @@ from typing import Any, Callable
 
 from .client import Client, ClientError
 
-COMMAND_GROUPS = ["service.cli_runs"]  # each module has register(subparsers)
+COMMAND_GROUPS = ["service.cli_runs", "service.cli_models", "service.cli_deployments",
+                  "service.cli_envs", "service.cli_sweeps"]  # each module has register(subparsers)
 
 
 def print_json(value: Any) -> None:

@@ -1,0 +1,5 @@
+"""`amlocal` commands for sweeps (placeholder until its issue lands)."""
+
+
+def register(sub) -> None:
+    """Add this group's subcommands to the parser."""
