@@ -1,0 +1,102 @@
+"""What the executor reads while a run goes: the script's output pipes and its events file."""
+from __future__ import annotations
+
+import collections
+import json
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+STDERR_TAIL_LINES = 20
+_CHUNK = 65536
+
+
+class OutputPump:
+    """Copies stdout and stderr into one log file as data arrives; keeps stderr's last lines.
+
+    Each pipe has its own thread; writes go through one lock and are flushed at once, so a
+    reader following the log sees output as the script produces it.
+    """
+
+    def __init__(self, log_path: Path, tail_lines: int = STDERR_TAIL_LINES):
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log_path.open("ab")
+        self._lock = threading.Lock()
+        self._tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
+        self._partial = b""
+        self._threads: list[threading.Thread] = []
+
+    def start(self, stdout: IO[bytes], stderr: IO[bytes]) -> None:
+        """Start one reader thread per pipe."""
+        for pipe, is_err in ((stdout, False), (stderr, True)):
+            thread = threading.Thread(target=self._pump, args=(pipe, is_err), daemon=True,
+                                      name=f"amlocal-pump-{'err' if is_err else 'out'}")
+            thread.start()
+            self._threads.append(thread)
+
+    def _pump(self, pipe: IO[bytes], is_err: bool) -> None:
+        """Copy one pipe until it closes."""
+        with pipe:
+            while True:
+                chunk = pipe.read1(_CHUNK) if hasattr(pipe, "read1") else pipe.read(_CHUNK)
+                if not chunk:
+                    break
+                with self._lock:
+                    self._log.write(chunk)
+                    self._log.flush()
+                    if is_err:
+                        self._remember(chunk)
+
+    def _remember(self, chunk: bytes) -> None:
+        """Keep complete stderr lines for the error's tail."""
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        self._tail.extend(line.decode("utf-8", "replace").rstrip("\r") for line in lines)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Wait for the pipes to drain (bounded, in case an escaped process holds one open)."""
+        for thread in self._threads:
+            thread.join(timeout)
+        with self._lock:
+            if self._partial:
+                self._tail.append(self._partial.decode("utf-8", "replace"))
+                self._partial = b""
+            self._log.close()
+
+    @property
+    def stderr_tail(self) -> list[str]:
+        """The last stderr lines, oldest first."""
+        with self._lock:
+            return list(self._tail)
+
+
+class EventTail:
+    """Reads complete new JSON lines from the run's events file, from where it left off."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._offset = 0
+        self.events: list[dict[str, Any]] = []
+
+    def read_new(self) -> list[dict[str, Any]]:
+        """Events appended since the last call (a half-written last line waits for next time)."""
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n")
+        if end < 0:
+            return []
+        self._offset += end + 1
+        new = []
+        for line in data[:end].splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # a script writing junk into the file must not stop the run
+            if isinstance(event, dict):
+                new.append(event)
+        self.events.extend(new)
+        return new
