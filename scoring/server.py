@@ -1,0 +1,118 @@
+"""Run the scoring app under gunicorn: one master, WORKER_COUNT workers, each loading the script once."""
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from .settings import Settings
+
+logger = logging.getLogger("amlocal.scoring")
+
+# gunicorn's master stops (and exits with this code) when a worker exits with it during boot,
+# which is how Azure's server ends when init() fails.
+WORKER_BOOT_ERROR = 3
+LOG_FORMAT = "%(asctime)s %(levelname).1s [%(process)d] %(name)s - %(message)s"
+
+
+def configure_logging() -> None:
+    """Azure's log line format, UTC, to stdout."""
+    handler = logging.StreamHandler(sys.stdout)
+    formatter = logging.Formatter(LOG_FORMAT)
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    logger.handlers[:] = [handler]
+    logger.setLevel(os.environ.get("AZUREML_LOG_LEVEL", "INFO").upper())
+    logger.propagate = False
+
+
+def load_worker_app(settings: Settings) -> Any:
+    """In a worker: import the script, call init() once, build the WSGI app; exit 3 on failure."""
+    from .app import ScoringApp
+    from .entry import EntryScript
+    from .errors import StartupError
+    script = EntryScript(settings.entry_script_path)
+    try:
+        script.load()
+        logger.info("Invoking user's init function")
+        init_ms = script.invoke_init()
+        app = ScoringApp(settings, script)
+    except StartupError as err:
+        # The traceback matters when the user's code raised; a missing run() needs one clear line.
+        cause = err.__cause__
+        logger.error("Scoring server cannot start: %s", err, exc_info=cause if cause else None)
+        sys.exit(WORKER_BOOT_ERROR)
+    logger.info("Users's init has completed successfully in %.1f ms", init_ms)
+    logger.info("Scoring timeout is set to %d ms", settings.scoring_timeout_ms)
+    # Everything loaded so far (the model) lives for the worker's life: keep the GC from rescanning it.
+    gc.collect()
+    gc.freeze()
+    logger.info("Worker with pid %d ready for serving traffic", os.getpid())
+    return app
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    from .metrics import mark_dead
+    mark_dead(worker.pid)
+
+
+class ScoringServer(BaseApplication):
+    """gunicorn configured from Settings, not from gunicorn's command line."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        """Set gunicorn's options from the settings."""
+        s = self.settings
+        options = {
+            "bind": [f"{s.host}:{s.port}"],
+            "workers": s.worker_count,
+            "worker_class": s.worker_class,
+            "threads": s.worker_threads,
+            "timeout": s.worker_timeout,
+            "keepalive": 75,
+            "accesslog": None,
+            "child_exit": _child_exit,
+            "proc_name": "amlocal-scoring",
+        }
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn >= 25 opens a control socket at a fixed path: two servers would collide on it.
+            options["control_socket_disable"] = True
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        """Build the WSGI app (called in each worker)."""
+        return load_worker_app(self.settings)
+
+
+def serve(settings: Settings) -> int:
+    """Run the server until it stops; return its exit code. Owns the metrics directory."""
+    configure_logging()
+    metrics_dir = tempfile.mkdtemp(prefix="amlocal-scoring-metrics-")
+    # prometheus-client picks multiprocess mode from this variable when the workers import it.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    if settings.model_dir:
+        os.environ["AZUREML_MODEL_DIR"] = settings.model_dir  # user init() reads it
+    app_root = settings.app_root or os.getcwd()
+    os.environ["AML_APP_ROOT"] = app_root
+    sys.path.append(app_root)
+    logger.info("amlocal scoring server: entry script %s, model dir %s, http://%s:%d, %d worker(s)",
+                settings.entry_script_path, settings.model_dir or "(unset)", settings.host, settings.port,
+                settings.worker_count)
+    try:
+        ScoringServer(settings).run()
+        return 0
+    except SystemExit as stop:  # gunicorn's arbiter leaves through sys.exit
+        return stop.code if isinstance(stop.code, int) else 1
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -1,0 +1,78 @@
+"""Every setting of the scoring server, declared once with its default and type."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Mapping
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def _positive_int(name: str) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError as err:
+            raise SettingsError(f"{name} must be an integer, got {raw!r}") from err
+        if value <= 0:
+            raise SettingsError(f"{name} must be greater than 0, got {value}")
+        return value
+    return parse
+
+
+def _keys(raw: str) -> tuple[str, ...]:
+    return tuple(key.strip() for key in raw.split(",") if key.strip())
+
+
+def _setting(env: str, default: Any, parse: Callable[[str], Any] = str) -> Any:
+    return field(default=default, metadata={"env": env, "parse": parse})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The scoring server's configuration (read once, at start-up)."""
+
+    entry_script: str = _setting("AZUREML_ENTRY_SCRIPT", "")
+    model_dir: str = _setting("AZUREML_MODEL_DIR", "")
+    app_root: str = _setting("AML_APP_ROOT", "")
+    host: str = _setting("SERVER_HOST", "127.0.0.1")
+    port: int = _setting("SERVER_PORT", 5001, _positive_int("SERVER_PORT"))
+    worker_count: int = _setting("WORKER_COUNT", 1, _positive_int("WORKER_COUNT"))
+    # Threads per gthread worker: they keep connections alive, the GIL serialises run() anyway.
+    worker_threads: int = _setting("WORKER_THREADS", 4, _positive_int("WORKER_THREADS"))
+    worker_class: str = _setting("WORKER_CLASS", "gthread")
+    worker_timeout: int = _setting("WORKER_TIMEOUT", 300, _positive_int("WORKER_TIMEOUT"))
+    scoring_timeout_ms: int = _setting("SCORING_TIMEOUT_MS", 3_600_000,
+                                       _positive_int("SCORING_TIMEOUT_MS"))
+    max_request_bytes: int = _setting("MAX_REQUEST_BYTES", 100 * 1024 * 1024,
+                                      _positive_int("MAX_REQUEST_BYTES"))
+    scoring_keys: tuple[str, ...] = _setting("AMLOCAL_SCORING_KEYS", (), _keys)
+    server_version: str = _setting("HTTP_X_MS_SERVER_VERSION", "")
+    metrics_dir: str = _setting("PROMETHEUS_MULTIPROC_DIR", "")
+
+    @property
+    def entry_script_path(self) -> str:
+        """The entry script's absolute path (relative paths are taken from the app root)."""
+        return os.path.abspath(os.path.join(self.app_root or os.getcwd(), self.entry_script))
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from a mapping of variable names (default: the process environment)."""
+    source = os.environ if environ is None else environ
+    values = {}
+    for spec in fields(Settings):
+        raw = source.get(spec.metadata["env"])
+        if raw is not None and raw != "":
+            values[spec.name] = spec.metadata["parse"](raw)
+    return Settings(**values)
+
+
+def settings_to_environ(settings: Settings) -> dict[str, str]:
+    """The variables that reproduce `settings` in a child process."""
+    out = {}
+    for spec in fields(Settings):
+        value = getattr(settings, spec.name)
+        out[spec.metadata["env"]] = ",".join(value) if isinstance(value, tuple) else str(value)
+    return out

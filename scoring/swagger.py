@@ -1,0 +1,121 @@
+"""Swagger 2.0 / OpenAPI 3.0 / 3.1 documents for the scoring routes, from inference-schema's decorators."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Callable
+
+from .errors import NotFound
+
+logger = logging.getLogger("amlocal.scoring")
+
+# version served -> (aliases accepted in ?version=, inference-schema's name for it)
+VERSIONS = {"2": ({"2", "2.0"}, "2.0"), "3": ({"3", "3.0"}, "3.0"), "3.1": ({"3.1"}, "3.1")}
+ERROR_SCHEMA = {"type": "object", "properties": {"message": {"type": "string"},
+                                                 "request_id": {"type": "string"}}}
+UNDECORATED_SCHEMA = {"type": "object", "example": {}}
+
+
+def _operations(ref: str) -> dict[str, Any]:
+    """The three paths, with `ref` the prefix of schema references ('#/definitions/' or '#/components/schemas/')."""
+    error = {"description": "The service failed to execute due to an error.",
+             "schema": {"$ref": f"{ref}ErrorResponse"}}
+    return {
+        "/": {"get": {"operationId": "ServiceHealthCheck",
+                      "description": "Simple health check endpoint to ensure the service is up at any given point.",
+                      "responses": {"200": {"description": "The service is up; the body is 'Healthy'.",
+                                            "schema": {"type": "string"}}, "default": error}}},
+        "/score": {"post": {"operationId": "RunMLService",
+                            "description": "Run web service's model and get the prediction output",
+                            "security": [{"Bearer": []}],
+                            "parameters": [{"name": "serviceInputPayload", "in": "body",
+                                            "description": "The input payload for executing the real-time "
+                                                           "machine learning service.",
+                                            "schema": {"$ref": f"{ref}ServiceInput"}}],
+                            "responses": {"200": {"description": "The prediction output.",
+                                                  "schema": {"$ref": f"{ref}ServiceOutput"}},
+                                          "default": error}}},
+        "/swagger.json": {"get": {"operationId": "GetSwaggerSpec", "description": "Get the Swagger specification.",
+                                  "responses": {"200": {"description": "The Swagger specification.",
+                                                        "schema": {"type": "string"}}, "default": error}}},
+    }
+
+
+def _to_openapi3(operation: dict[str, Any]) -> dict[str, Any]:
+    """Swagger 2 operation → OpenAPI 3: bodies become requestBody, schemas move under content."""
+    out = {k: v for k, v in operation.items() if k not in ("parameters", "responses")}
+    body = [p for p in operation.get("parameters", []) if p.get("in") == "body"]
+    if body:
+        out["requestBody"] = {"description": body[0]["description"],
+                              "content": {"application/json": {"schema": body[0]["schema"]}}}
+    out["responses"] = {code: {"description": r["description"],
+                               "content": {"application/json": {"schema": r["schema"]}}}
+                        for code, r in operation["responses"].items()}
+    return out
+
+
+def build_document(version: str, title: str, input_schema: dict, output_schema: dict) -> dict[str, Any]:
+    """One swagger document for `version` ('2', '3' or '3.1')."""
+    info = {"title": title, "description": f"API specification for the Azure Machine Learning service {title}",
+            "version": "1.0"}
+    if version == "2":
+        return {"swagger": "2.0", "info": info, "schemes": ["https"], "consumes": ["application/json"],
+                "produces": ["application/json"],
+                "securityDefinitions": {"Bearer": {"type": "apiKey", "name": "Authorization", "in": "header",
+                                                   "description": "For example: Bearer abc123"}},
+                "paths": _operations("#/definitions/"),
+                "definitions": {"ServiceInput": input_schema, "ServiceOutput": output_schema,
+                                "ErrorResponse": ERROR_SCHEMA}}
+    paths = {path: {verb: _to_openapi3(op) for verb, op in ops.items()}
+             for path, ops in _operations("#/components/schemas/").items()}
+    return {"openapi": "3.1.0" if version == "3.1" else "3.0.3", "info": info, "paths": paths,
+            "components": {"securitySchemes": {"Bearer": {"type": "http", "scheme": "bearer",
+                                                          "description": "For example: Bearer abc123"}},
+                           "schemas": {"ServiceInput": input_schema, "ServiceOutput": output_schema,
+                                       "ErrorResponse": ERROR_SCHEMA}}}
+
+
+class Swagger:
+    """The swagger documents of one entry script, built once per worker and served as bytes."""
+
+    def __init__(self, run: Callable, app_root: str, title: str = "ML service") -> None:
+        from inference_schema.schema_util import (get_input_schema, get_output_schema,
+                                                  get_supported_versions, is_schema_decorated)
+        decorated = is_schema_decorated(run)
+        supported = set(get_supported_versions(run)) if decorated else {"2.0", "3.0", "3.1"}
+        inputs = get_input_schema(run) if decorated else UNDECORATED_SCHEMA
+        outputs = get_output_schema(run) if decorated else UNDECORATED_SCHEMA
+        self.documents: dict[str, bytes] = {}
+        for version, (aliases, schema_name) in VERSIONS.items():
+            user_file = self._user_file(app_root, version)
+            if user_file is not None:
+                document = user_file
+            elif schema_name in supported:
+                document = build_document(version, title, inputs, outputs)
+            else:
+                continue
+            for alias in aliases:
+                self.documents[alias] = json.dumps(document).encode()
+        self.supported = sorted(v for v in VERSIONS if v in self.documents)
+
+    @staticmethod
+    def _user_file(app_root: str, version: str) -> dict | None:
+        names = ["swagger.json", "swagger2.json"] if version == "2" else [f"swagger{version}.json"]
+        for name in names:
+            path = os.path.join(app_root, name)
+            if os.path.isfile(path):
+                with open(path, encoding="utf-8") as handle:
+                    logger.info("Loaded user's swagger file for version [%s] from %s", version, path)
+                    return json.load(handle)
+        return None
+
+    def get(self, version: str) -> bytes:
+        """The document for ?version=...; NotFound with Azure's messages otherwise."""
+        supported = ", ".join(self.supported)
+        if not any(version in aliases for aliases, _ in VERSIONS.values()):
+            raise NotFound(f"Swagger version [{version}] is not valid. Supported versions: [{supported}].")
+        if version not in self.documents:
+            raise NotFound(f"Swagger version [{version}] is not supported for the scoring script. "
+                           f"Supported swagger versions: [{supported}].")
+        return self.documents[version]
