@@ -26,8 +26,8 @@ def create_app(test_config: Mapping | None = None, settings: Settings | None = N
         STORE=Store(workspace.db_path),
         API_TOKEN=load_or_create_token(workspace, settings.api_token),
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
-        JSON_SORT_KEYS=False,
     )
+    app.json.sort_keys = False  # keep state order and Azure-like field order
     logging.getLogger("amlocal").setLevel(settings.log_level)
     from .envresolve import make_environment_resolver
 

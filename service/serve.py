@@ -27,7 +27,7 @@ def api_command(settings: Settings, host: str, port: int) -> list[str]:
     """gunicorn running the factory with threaded workers (log streams hold a thread each)."""
     return [sys.executable, "-m", "gunicorn", "--workers", str(settings.api_workers),
             "--worker-class", "gthread", "--threads", "8", "--bind", f"{host}:{port}",
-            "--graceful-timeout", "5", "--access-logfile", "-", "--log-level", "warning",
+            "--graceful-timeout", "5", "--log-level", "warning",
             "service.wsgi:app"]
 
 
