@@ -163,7 +163,7 @@ def _parse_sampling(raw: Any) -> Sampling:
         raise SweepConfigError("sampling.space", "expects at least one hyperparameter")
     space: dict[str, Expression] = {}
     for name, raw_expression in raw_space.items():
-        if not name.strip() or any(c.isspace() for c in name):
+        if not isinstance(name, str) or not name.strip() or any(c.isspace() for c in name):
             raise SweepConfigError("sampling.space", f"{name!r} is not a usable argument name")
         try:
             expression = parse_expression(name, raw_expression)
@@ -171,8 +171,9 @@ def _parse_sampling(raw: Any) -> Sampling:
             raise err.within("sampling.space") from err
         allowed = SUPPORTED_KINDS.get(kind)
         if allowed and expression.kind not in allowed:
+            kinds = ", ".join(allowed)
             raise SweepConfigError(f"sampling.space.{name}", _expects(
-                "This sampling method", f"only the following distributions: [{', '.join(allowed)}]"))
+                "This sampling method", f"only the following distributions: [{kinds}]"))
         if kind == "bayesian":
             _check_bayesian(name, expression)
         space[name] = expression
@@ -211,7 +212,8 @@ def _parse_policy(raw: Any) -> PolicyConfig:
         factor, amount = _slack(d, "slack_factor"), _slack(d, "slack_amount")
         if (factor is None) == (amount is None):
             raise SweepConfigError("policy.slack_factor", _expects(
-                "Bandit termination policy", "exactly one of slack factor or slack amount to be set."))
+                "Bandit termination policy",
+                "exactly one of slack factor or slack amount to be set."))
         return PolicyConfig(kind, interval, delay, slack_factor=factor, slack_amount=amount)
     if kind == "truncation_selection":
         value = d.get("truncation_percentage")

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Collection, Mapping, Protocol, Sequence
+from typing import Collection, Mapping, NamedTuple, Protocol, Sequence
 
 from training.sweeps.config import PolicyConfig, parse_goal
-from training.sweeps.results import best_value
 
 
 class Policy(Protocol):
@@ -25,6 +24,28 @@ class Policy(Protocol):
 
 def _num(x: float) -> str:
     return f"{x:.4g}"
+
+
+class _Track(NamedTuple):
+    """A child's best and running average after each interval (None until a usable value)."""
+
+    bests: list[float | None]
+    averages: list[float | None]
+
+
+def _track(values: Sequence[float], goal: str) -> _Track:
+    # One pass per child, so judging many intervals stays linear in what was logged.
+    bests: list[float | None] = []
+    averages: list[float | None] = []
+    best, total, count = None, 0.0, 0
+    better = max if goal == "maximize" else min
+    for value in values:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            best = float(value) if best is None else better(best, float(value))
+            total, count = total + value, count + 1
+        bests.append(best)
+        averages.append(total / count if count else None)
+    return _Track(bests, averages)
 
 
 class NoTerminationPolicy:
@@ -59,24 +80,25 @@ class _IntervalPolicy:
         """`{child_id: reason}` for the running children the policy cancels now."""
         goal = parse_goal(goal)
         candidates = children if running is None else [c for c in children if c in running]
+        tracks = {cid: _track(values, goal) for cid, values in children.items()}
+        by_interval: dict[int, dict[str, str]] = {}  # children sharing an interval share a cohort
         verdicts: dict[str, str] = {}
         for child_id in candidates:
             k = self.interval_for(len(children[child_id]))
             if k is None:
                 continue
-            cohort = {cid: best_value(values[:k], goal) for cid, values in children.items()
-                      if len(values) >= k}
-            cohort = {cid: best for cid, best in cohort.items() if best is not None}
-            if child_id not in cohort:
-                continue  # nothing usable logged yet: no grounds to stop it
-            reason = self.judge(child_id, k, cohort, goal, children)
-            if reason:
-                verdicts[child_id] = f"{self.name}: {reason}"
+            if k not in by_interval:
+                cohort = {cid: t.bests[k - 1] for cid, t in tracks.items()
+                          if len(t.bests) >= k and t.bests[k - 1] is not None}
+                by_interval[k] = self.judge(k, cohort, goal, tracks)
+            # A child with nothing usable logged is not in its cohort: no grounds to stop it.
+            if child_id in by_interval[k]:
+                verdicts[child_id] = f"{self.name}: {by_interval[k][child_id]}"
         return verdicts
 
-    def judge(self, child_id: str, k: int, cohort: dict[str, float], goal: str,
-              children: Mapping[str, Sequence[float]]) -> str | None:
-        """The reason to cancel `child_id` at interval k, or None to let it run."""
+    def judge(self, k: int, cohort: dict[str, float], goal: str,
+              tracks: Mapping[str, _Track]) -> dict[str, str]:
+        """Reasons to cancel, at interval k, the members of `cohort` (child -> best over 1..k)."""
         raise NotImplementedError
 
 
@@ -105,17 +127,15 @@ class BanditPolicy(_IntervalPolicy):
         a = self.slack_amount
         return (top - a, f"{_num(top)} - {a:g}") if up else (top + a, f"{_num(top)} + {a:g}")
 
-    def judge(self, child_id: str, k: int, cohort: dict[str, float], goal: str,
-              children: Mapping[str, Sequence[float]]) -> str | None:
-        """Cancel when the child's best is strictly worse than the slack threshold."""
+    def judge(self, k: int, cohort: dict[str, float], goal: str,
+              tracks: Mapping[str, _Track]) -> dict[str, str]:
+        """Cancel children whose best is strictly worse than the slack threshold."""
         top = max(cohort.values()) if goal == "maximize" else min(cohort.values())
         limit, formula = self.threshold(top, goal)
-        own = cohort[child_id]
-        worse = own < limit if goal == "maximize" else own > limit
-        if not worse:
-            return None
         side = "below" if goal == "maximize" else "above"
-        return f"best {_num(own)} at interval {k} is {side} {_num(limit)} = {formula}"
+        return {cid: f"best {_num(own)} at interval {k} is {side} {_num(limit)} = {formula}"
+                for cid, own in cohort.items()
+                if (own < limit if goal == "maximize" else own > limit)}
 
 
 class MedianStoppingPolicy(_IntervalPolicy):
@@ -123,21 +143,16 @@ class MedianStoppingPolicy(_IntervalPolicy):
 
     name = "MedianStoppingPolicy"
 
-    def judge(self, child_id: str, k: int, cohort: dict[str, float], goal: str,
-              children: Mapping[str, Sequence[float]]) -> str | None:
-        """Compare the child's best over 1..k with the median of averages over 1..k."""
-        averages = []
-        for cid in cohort:
-            values = [float(v) for v in children[cid][:k] if math.isfinite(v)]
-            averages.append(sum(values) / len(values))
+    def judge(self, k: int, cohort: dict[str, float], goal: str,
+              tracks: Mapping[str, _Track]) -> dict[str, str]:
+        """Compare each child's best over 1..k with the median of averages over 1..k."""
+        averages = [tracks[cid].averages[k - 1] for cid in cohort]
         median = statistics.median(averages)
-        own = cohort[child_id]
-        worse = own < median if goal == "maximize" else own > median
-        if not worse:
-            return None
         side = "below" if goal == "maximize" else "above"
-        return (f"best {_num(own)} at interval {k} is {side} the median {_num(median)} "
-                f"of the running averages of {len(averages)} runs")
+        return {cid: (f"best {_num(own)} at interval {k} is {side} the median {_num(median)} "
+                      f"of the running averages of {len(averages)} runs")
+                for cid, own in cohort.items()
+                if (own < median if goal == "maximize" else own > median)}
 
 
 class TruncationSelectionPolicy(_IntervalPolicy):
@@ -152,21 +167,20 @@ class TruncationSelectionPolicy(_IntervalPolicy):
             raise ValueError("truncation_percentage expects value to be between 1 and 99.")
         self.truncation_percentage = truncation_percentage
 
-    def judge(self, child_id: str, k: int, cohort: dict[str, float], goal: str,
-              children: Mapping[str, Sequence[float]]) -> str | None:
-        """Cancel when the child ranks in the lowest X% of those that reached interval k."""
+    def judge(self, k: int, cohort: dict[str, float], goal: str,
+              tracks: Mapping[str, _Track]) -> dict[str, str]:
+        """Cancel the children ranking in the lowest X% of those that reached interval k."""
         count = len(cohort) * self.truncation_percentage // 100
         if count == 0:
-            return None
+            return {}
         # Worst first; sorted() is stable, so equal values keep the children's order.
         ranked = sorted(cohort, key=cohort.__getitem__, reverse=goal == "minimize")
-        own, kept_worst = cohort[child_id], cohort[ranked[count]]
+        kept_worst = cohort[ranked[count]]
         # Never cancel a child as good as one that is kept: ties at the cut survive.
-        if child_id not in ranked[:count] or own == kept_worst:
-            return None
-        return (f"best {_num(own)} at interval {k} is in the lowest "
-                f"{self.truncation_percentage}% of {len(cohort)} runs "
-                f"(the {count} worst; the cut-off is {_num(kept_worst)})")
+        return {cid: (f"best {_num(cohort[cid])} at interval {k} is in the lowest "
+                      f"{self.truncation_percentage}% of {len(cohort)} runs "
+                      f"(the {count} worst; the cut-off is {_num(kept_worst)})")
+                for cid in ranked[:count] if cohort[cid] != kept_worst}
 
 
 def build_policy(config: PolicyConfig) -> Policy:
