@@ -163,11 +163,15 @@ def _retarget(tmp: Path, final: Path) -> None:
     # venv scripts and activate files name the folder they were built in: point them at the final one
     files = [tmp / "pyvenv.cfg"] + [p for p in (tmp / "bin").iterdir()
                                     if p.is_file() and not p.is_symlink()]
-    old, new = str(tmp).encode(), str(final).encode()
     for path in files:
         data = path.read_bytes()
-        if old in data and b"\0" not in data[:1024]:
-            path.write_bytes(data.replace(old, new))
+        if b"\0" in data[:1024]:  # a binary: nothing to rewrite
+            continue
+        # full path first (shebangs, VIRTUAL_ENV), then the bare folder name (the prompt)
+        changed = data.replace(str(tmp).encode(), str(final).encode())
+        changed = changed.replace(tmp.name.encode(), final.name.encode())
+        if changed != data:
+            path.write_bytes(changed)
 
 
 def _installer_env(extra: Mapping[str, str] | None) -> dict[str, str]:

@@ -152,7 +152,7 @@ def parse_conda_yaml(text: str, source: str | None = None, *, check: bool = True
         raise EnvSpecError("no 'dependencies' listed", root.start_mark.line + 1, source)
     lines: dict[str, int] = {}
     deps = _dependencies(fields["dependencies"], source, lines)
-    if deps["python"] is None and not deps["conda"] and not deps["pip"]:
+    if not lines:  # every dependency written leaves its line, even a bare `pip`
         raise EnvSpecError("'dependencies' is empty", fields["dependencies"].start_mark.line + 1,
                            source)
     channels = [_scalar(c, "a channel", source).strip().lower()
