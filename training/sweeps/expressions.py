@@ -218,7 +218,7 @@ def _parse_text_expression(text: str) -> Expression:
                                    f"got {text!r}")
     kind, body = match.group(1), match.group(2)
     tokens = [] if not body.strip() else [_parse_token(t) for t in body.split(",")]
-    if isinstance(kind, str) and kind.lower() == "choice":
+    if kind.lower() == "choice":
         return build_expression(kind, [tokens])
     return build_expression(kind, tokens)
 

@@ -1,4 +1,7 @@
 """Samplers: grid enumerates, random repeats per seed and never twice, Bayesian uses TPE."""
+import logging
+
+import optuna
 import pytest
 
 from training.sweeps import (BayesianSampler, GridSampler, RandomSampler, Trial, build_sampler,
@@ -88,6 +91,22 @@ def test_bayesian_on_a_continuous_penalty_never_repeats_and_stays_in_bounds():
     values = [c["--penalty"] for c in configs]
     assert len(values) == 15 == len(set(values))
     assert all(0.5 <= v <= 1.5 for v in values)
+
+
+def test_bayesian_is_quiet():
+    """Optuna logs every study it creates at INFO; a sweep must not flood the agent's log."""
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    optuna_logger = logging.getLogger("optuna")
+    optuna.logging.set_verbosity(optuna.logging.INFO)  # as a fresh process would have it
+    optuna_logger.addHandler(handler)
+    try:
+        sampler = BayesianSampler(space(penalty=["uniform", [0.5, 1.5]]), "maximize", seed=3)
+        run_all(sampler, 3, metric=lambda p: p["--penalty"])
+    finally:
+        optuna_logger.removeHandler(handler)
+    assert [r.getMessage() for r in records] == []
 
 
 def test_bayesian_is_reproducible_with_a_seed():
