@@ -27,6 +27,10 @@ class UserErrorException(Exception):
     """Mirrors azureml.exceptions.UserErrorException for misuse of the run API."""
 
 
+# Tracebacks name it as Azure ML's own rather than after the private module it is loaded as.
+UserErrorException.__module__ = "azureml.exceptions"
+
+
 def convert_value(value: Any) -> Any:
     """A metric value as azureml-core stores it (numpy scalars converted, anything else repr)."""
     kind = type(value)
