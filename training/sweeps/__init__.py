@@ -5,7 +5,7 @@ the next child's values and `build_policy(config.policy)` which running children
 """
 from training.sweeps.bayesian import BayesianSampler
 from training.sweeps.config import (PolicyConfig, PrimaryMetric, Sampling, SweepConfig,
-                                    parse_goal, parse_sweep_config)
+                                    parse_goal, parse_policy_text, parse_sweep_config)
 from training.sweeps.errors import SweepConfigError
 from training.sweeps.expressions import (Expression, parse_expression, parse_param_text,
                                          parse_param_texts)
@@ -32,5 +32,6 @@ __all__ = [
     "RandomSampler", "Sampler", "Sampling", "SweepConfig", "SweepConfigError",
     "TruncationSelectionPolicy", "Trial", "argument_name", "best_child", "best_value",
     "build_policy", "build_sampler", "child_arguments", "parse_expression", "parse_goal",
-    "parse_param_text", "parse_param_texts", "parse_sweep_config", "sort_children",
+    "parse_param_text", "parse_param_texts", "parse_policy_text", "parse_sweep_config",
+    "sort_children",
 ]

@@ -1,11 +1,12 @@
 """Validate a sweep's API body into a `SweepConfig`, with HyperDriveConfig's rules and messages."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from training.sweeps.errors import SweepConfigError
-from training.sweeps.expressions import Expression, parse_expression
+from training.sweeps.expressions import Expression, parse_expression, parse_value
 
 MAX_TOTAL_RUNS = 1000
 MAX_CONCURRENT_RUNS = 100
@@ -225,6 +226,25 @@ def _parse_policy(raw: Any) -> PolicyConfig:
                 "truncation_percentage", "value to be between 1 and 99."))
         return PolicyConfig(kind, interval, delay, truncation_percentage=value)
     return config
+
+
+_POLICY_TEXT = re.compile(r"^\s*([A-Za-z_]+)\s*(?:\((.*)\))?\s*$", re.DOTALL)
+
+
+def parse_policy_text(text: str) -> dict:
+    """The CLI form `bandit(slack_factor=0.1, delay_evaluation=5)` as the API's policy object."""
+    match = _POLICY_TEXT.match(text)
+    if not match:
+        raise SweepConfigError("policy", "expects TYPE or TYPE(name=value, ...), e.g. "
+                                         "bandit(slack_factor=0.1)")
+    policy: dict[str, Any] = {"type": match.group(1)}
+    for item in filter(str.strip, (match.group(2) or "").split(",")):
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip():
+            raise SweepConfigError("policy", f"expects name=value settings, got {item.strip()!r}")
+        policy[key.strip()] = parse_value(value)
+    _parse_policy(policy)  # refuse a bad policy where it was typed, naming the setting
+    return policy
 
 
 def parse_sweep_config(d: dict) -> SweepConfig:

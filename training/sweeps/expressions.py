@@ -197,7 +197,8 @@ _TEXT_FORM = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*)\)\s*$", re.DOTALL)
 _PARAM_FORM = re.compile(r"^\s*([^=\s]+)\s*=(.*)$", re.DOTALL)
 
 
-def _parse_token(token: str) -> Value:
+def parse_value(token: str) -> Value:
+    """A CLI token as a value: numbers become int or float, quotes keep a string a string."""
     token = token.strip()
     if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
         return token[1:-1]  # quoting keeps "1" a string
@@ -217,7 +218,7 @@ def _parse_text_expression(text: str) -> Expression:
         raise SweepConfigError("", f"expects an expression like choice(a,b) or uniform(0.5,1.5), "
                                    f"got {text!r}")
     kind, body = match.group(1), match.group(2)
-    tokens = [] if not body.strip() else [_parse_token(t) for t in body.split(",")]
+    tokens = [] if not body.strip() else [parse_value(t) for t in body.split(",")]
     if kind.lower() == "choice":
         return build_expression(kind, [tokens])
     return build_expression(kind, tokens)

@@ -32,6 +32,8 @@ class Trial(NamedTuple):
 class Sampler(Protocol):
     """Proposes the next configuration given every child created so far; None = exhausted."""
 
+    seed: int | None  # what to keep with the sweep to reproduce it (None: grid needs none)
+
     def next(self, history: Sequence[Trial]) -> dict[str, Value] | None:
         """The next configuration to run, or None when the space has nothing new."""
 
@@ -85,6 +87,7 @@ class GridSampler:
         if any(e.kind != "choice" for e in space.values()):
             raise ValueError("grid sampling takes only choice expressions")
         self.space = space
+        self.seed: int | None = None
 
     def next(self, history: Sequence[Trial]) -> dict[str, Value] | None:
         """The first configuration of the product that no child has had yet."""

@@ -3,7 +3,7 @@ import copy
 
 import pytest
 
-from training.sweeps import SweepConfigError, parse_sweep_config
+from training.sweeps import SweepConfigError, parse_policy_text, parse_sweep_config
 
 NOTEBOOK = {
     "sampling": {"type": "random",
@@ -194,3 +194,28 @@ def test_a_body_that_is_not_an_object_is_refused():
     with pytest.raises(SweepConfigError) as err:
         parse_sweep_config(["sampling"])  # type: ignore[arg-type]
     assert err.value.field == "body"
+
+
+@pytest.mark.parametrize("text, expected", [
+    pytest.param("bandit(slack_factor=0.1, evaluation_interval=2)",
+                 {"type": "bandit", "slack_factor": 0.1, "evaluation_interval": 2}, id="bandit"),
+    pytest.param("median_stopping", {"type": "median_stopping"}, id="bare-type"),
+    pytest.param("truncation_selection(truncation_percentage=20)",
+                 {"type": "truncation_selection", "truncation_percentage": 20}, id="truncation"),
+])
+def test_policy_text_form(text, expected):
+    assert parse_policy_text(text) == expected
+    assert parse_sweep_config(body(policy=expected)).policy.type == expected["type"]
+
+
+@pytest.mark.parametrize("text, field", [
+    pytest.param("bandit(slack_factor)", "policy", id="setting-without-value"),
+    pytest.param("bandit", "policy.slack_factor", id="bandit-without-slack"),
+    pytest.param("truncation_selection(truncation_percentage=100)",
+                 "policy.truncation_percentage", id="truncation-100"),
+    pytest.param("bandit[0.1]", "policy", id="not-the-form"),
+])
+def test_bad_policy_text_names_the_field(text, field):
+    with pytest.raises(SweepConfigError) as err:
+        parse_policy_text(text)
+    assert err.value.field == field
