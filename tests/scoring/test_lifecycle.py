@@ -1,0 +1,164 @@
+"""Start-up failures, run() failures and timeouts, keys, metrics across workers, killed workers."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import requests
+
+from scoring import NOCODE_ENTRY_SCRIPT
+from tests.polling import wait_for
+from tests.scoring import scripts
+from tests.scoring.conftest import IRIS_ROWS, Server, assert_error, train_iris
+
+PID_SCRIPT = """
+import os
+def init():
+    pass
+def run(data):
+    return os.getpid()
+"""
+
+
+@pytest.mark.parametrize("source, line", [
+    pytest.param(scripts.NO_RUN, "does not have a run() function defined", id="no-run"),
+    pytest.param(scripts.INIT_RAISES, "User's init function failed: ValueError('model file is corrupt')",
+                 id="init-raises"),
+    pytest.param(scripts.SYNTAX_ERROR, "Failed to import entry script", id="syntax-error"),
+    pytest.param(scripts.BAD_SIGNATURE, "run() cannot accept positional-only arguments, *args, or **kwargs",
+                 id="star-args"),
+])
+def test_startup_failure_stops_the_server(start_server: Callable[..., Server], write_script: Callable,
+                                          source: str, line: str) -> None:
+    server = start_server(write_script("score.py", source), workers=2)
+    assert server.wait_exit() == 3
+    assert line in server.log
+    if "init" in line:
+        assert "Traceback" in server.log  # the user's error, with where it happened
+
+
+@pytest.mark.parametrize("files, found", [
+    pytest.param([], "found 0", id="no-model-file"),
+    pytest.param(["a.joblib", "sub/b.pkl"], "found 2", id="two-model-files"),
+])
+def test_nocode_needs_exactly_one_model_file(start_server: Callable[..., Server], tmp_path: Path,
+                                             files: list[str], found: str) -> None:
+    model_dir = tmp_path / "models"
+    model_dir.mkdir()
+    for name in files:
+        train_iris(model_dir / os.path.dirname(name), os.path.basename(name))
+    server = start_server(NOCODE_ENTRY_SCRIPT, model_dir)
+    assert server.wait_exit() == 3
+    assert f"Expected exactly one model file (.joblib, .pkl, .pickle)" in server.log and found in server.log
+
+
+def test_nocode_rows_by_feature_name(start_server: Callable[..., Server], tmp_path: Path) -> None:
+    import joblib
+    path = train_iris(tmp_path / "named", "model.pkl")
+    model = joblib.load(path)
+    model.feature_names_in_ = np.array(["sl", "sw", "pl", "pw"], dtype=object)
+    joblib.dump(model, path)
+    server = start_server(NOCODE_ENTRY_SCRIPT, tmp_path / "named").wait_ready()
+    rows = [dict(zip(["sl", "sw", "pl", "pw"], row)) for row in IRIS_ROWS]
+    assert server.post({"data": rows}).json() == {"predict": [0, 2]}
+    assert server.post({"data": IRIS_ROWS}).json() == {"predict": [0, 2]}
+    assert_error(server.post({"data": [{"sl": 1, "sw": 2}]}), 400, "'data'", "row 0 lacks feature(s) ['pl', 'pw']")
+
+
+def test_run_exception_is_500_with_request_id_and_traceback_only_in_log(
+        start_server: Callable[..., Server], write_script: Callable) -> None:
+    server = start_server(write_script("score.py", scripts.RAISING)).wait_ready()
+    response = server.post("{}", headers={"x-request-id": "req-42"})
+    body = assert_error(response, 500, "An unexpected error occurred in scoring script. Check the logs")
+    assert body["request_id"] == "req-42" and "secret" not in response.text
+    assert response.headers["x-ms-run-function-failed"] == "True"
+    wait_for(lambda: "secret detail" in server.log, timeout=10, message="traceback in the log")
+    assert re.search(r"request req-42: .*\nTraceback", server.log)
+
+
+def test_slow_run_times_out_and_the_server_keeps_answering(start_server: Callable[..., Server],
+                                                           write_script: Callable) -> None:
+    server = start_server(write_script("score.py", scripts.SLOW), env={"SCORING_TIMEOUT_MS": "300"}).wait_ready()
+    response = server.post("{}")
+    assert_error(response, 500, "Scoring timeout after 300 ms")
+    assert response.headers["x-ms-run-function-failed"] == "True"
+    assert requests.get(server.url + "/", timeout=10).text == "Healthy"
+
+
+def test_non_serialisable_result_is_a_generic_500(start_server: Callable[..., Server],
+                                                  write_script: Callable) -> None:
+    server = start_server(write_script("score.py", scripts.NDARRAY)).wait_ready()
+    response = server.post("{}")
+    assert_error(response, 500, "An unexpected internal error occurred")
+    assert response.headers["x-ms-run-function-failed"] == "False"
+
+
+def test_undecorated_run_gets_the_body_and_headers(start_server: Callable[..., Server],
+                                                   write_script: Callable) -> None:
+    server = start_server(write_script("score.py", scripts.HEADERS)).wait_ready()
+    response = server.post(b"\x00 raw text", content_type="text/plain", headers={"X-Custom": "yes"})
+    assert response.json() == {"custom": "yes", "data": "\x00 raw text"}
+    assert_error(server.post(b"\xff\xfe", content_type="text/plain"), 400, "cannot be decoded as UTF-8")
+
+
+def test_keys_guard_score_and_swagger_but_not_health(start_server: Callable[..., Server], iris_model_dir: Path,
+                                                     write_script: Callable) -> None:
+    from scoring import IRIS_ENTRY_SCRIPT
+    server = start_server(IRIS_ENTRY_SCRIPT, iris_model_dir, env={"AMLOCAL_SCORING_KEYS": "prim-1,sec-2"})
+    server.wait_ready()
+    assert_error(server.post({"data": IRIS_ROWS}), 401, "Bearer")
+    assert_error(server.post({"data": IRIS_ROWS}, headers={"Authorization": "Bearer nope"}), 401)
+    assert_error(server.post({"data": IRIS_ROWS}, headers={"Authorization": "prim-1"}), 401)
+    for key in ("prim-1", "sec-2"):
+        assert server.post({"data": IRIS_ROWS}, headers={"Authorization": f"Bearer {key}"}).json() == [0, 2]
+    assert_error(requests.get(server.url + "/swagger.json", timeout=10), 401)
+    assert requests.get(server.url + "/swagger.json", headers={"Authorization": "Bearer sec-2"},
+                        timeout=10).status_code == 200
+    assert requests.get(server.url + "/", timeout=10).text == "Healthy"
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_metrics_sum_over_two_workers(start_server: Callable[..., Server], write_script: Callable) -> None:
+    server = start_server(write_script("score.py", PID_SCRIPT), workers=2).wait_ready()
+    pids: list[int] = []
+
+    def both_workers_answered() -> bool:
+        pids.append(requests.post(server.url + "/score", data="{}", timeout=10).json())  # new connection each
+        return len(set(pids)) == 2
+    wait_for(both_workers_answered, timeout=60, interval=0.0, message="answers from both workers")
+    server.post(b"{}", headers={"x-request-id": "y" * 101})
+    text = requests.get(server.url + "/metrics", timeout=10).text
+    assert _metric(text, "amlocal_scoring_requests_total", route="/score", status="200") == len(pids)
+    assert _metric(text, "amlocal_scoring_requests_total", route="/score", status="431") == 1
+    assert _metric(text, "amlocal_scoring_run_seconds_count") == len(pids)
+
+
+def _workers(master: int) -> set[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return {int(pid) for pid in children}
+
+
+def test_killed_worker_is_replaced(start_server: Callable[..., Server], write_script: Callable) -> None:
+    server = start_server(write_script("score.py", PID_SCRIPT)).wait_ready()
+    victim = server.post("{}").json()
+    assert victim in _workers(server.process.pid)
+    os.kill(victim, signal.SIGKILL)  # a worker of the master this test started
+    replacement = wait_for(lambda: (_workers(server.process.pid) - {victim}) or None, timeout=60,
+                           message="a new worker")
+    answered = wait_for(lambda: requests.post(server.url + "/score", data="{}", timeout=5).json(), timeout=60,
+                        message="the replacement worker answering")
+    assert answered in replacement and answered != victim
+    assert server.process.poll() is None
