@@ -194,7 +194,7 @@ class AmlocalRun:
         keys = [str(key) for key in tags]
         for key in keys:
             self._tags.pop(key, None)
-        self._writer.write({"type": "remove_tags", "tags": keys})
+        self._writer.write({"type": "tags", "tags": {}, "removed": keys})
 
     def add_properties(self, properties: dict[str, Any]) -> None:
         """Add properties; an existing key with a different value is refused (add-only)."""

@@ -70,6 +70,35 @@ class OutputPump:
             return list(self._tail)
 
 
+METRIC_KINDS = ("scalar", "list", "row", "table")
+FINAL_STATUSES = ("Completed", "Failed", "Canceled")
+
+
+def is_valid_event(event: Any) -> bool:
+    """Whether a line from the events file has the shape the run context writes.
+
+    The file sits in the script's reach; a line that is not ours is dropped rather than handed
+    to the agent.
+    """
+    if not isinstance(event, dict):
+        return False
+    kind = event.get("type")
+    if kind == "metric":
+        return (isinstance(event.get("name"), str) and bool(event["name"])
+                and event.get("kind") in METRIC_KINDS
+                and (event["kind"] not in ("row", "table") or isinstance(event.get("value"), dict))
+                and (event["kind"] != "list" or isinstance(event.get("value"), list)))
+    if kind == "tags":
+        return isinstance(event.get("tags"), dict) and isinstance(event.get("removed", []), list)
+    if kind == "properties":
+        return isinstance(event.get("properties"), dict)
+    if kind == "file":
+        return isinstance(event.get("name"), str) and isinstance(event.get("size"), int)
+    if kind == "status":
+        return event.get("status") in FINAL_STATUSES
+    return False
+
+
 class EventTail:
     """Reads complete new JSON lines from the run's events file, from where it left off."""
 
@@ -96,7 +125,7 @@ class EventTail:
                 event = json.loads(line)
             except ValueError:
                 continue  # a script writing junk into the file must not stop the run
-            if isinstance(event, dict):
+            if is_valid_event(event):
                 new.append(event)
         self.events.extend(new)
         return new

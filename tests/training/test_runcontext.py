@@ -65,6 +65,13 @@ def test_every_call_is_an_event_and_metrics_read_back(run: AmlocalRun, tmp_path:
     assert fold(written) == run.get_metrics()
 
 
+def test_remove_tags(run: AmlocalRun, tmp_path: Path) -> None:
+    run.set_tags({"a": "1", "b": "2"})
+    run.remove_tags(["a"])
+    assert run.get_tags() == {"b": "2"} == run.tags
+    assert events(tmp_path / "run")[-1]["removed"] == ["a"]
+
+
 def test_properties_are_add_only(run: AmlocalRun) -> None:
     run.add_properties({"a": "1"})
     run.add_properties({"a": "1"})
