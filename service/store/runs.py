@@ -249,9 +249,11 @@ class RunStore(StoreBase):
         self.record_events(run_id, [{"type": "tags", "tags": add or {}, "removed": list(remove)}])
         return self.get_run(run_id)
 
-    def fail_interrupted_runs(self, message: str) -> list[Run]:
-        """Runs an agent left active become Failed with `message`; returns them (with pids)."""
-        stale = [r for r in self.list_runs(limit=100000) if r.status in ACTIVE]
+    def fail_interrupted_runs(self, message: str, kinds: tuple[str, ...] = ("script",)) -> list[Run]:
+        """Script runs an agent left active become Failed with `message`; returns them (with pids).
+
+        Sweep parents are not processes: their controller resumes them from their rows."""
+        stale = [r for r in self.list_runs(limit=100000) if r.status in ACTIVE and r.kind in kinds]
         for run in stale:
             self.finish_run(run.id, "Failed", {"message": message, "exit_code": None,
                                                "stderr_tail": ""})
