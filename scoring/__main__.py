@@ -16,7 +16,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, help="port to listen on (SERVER_PORT, default 5001)")
     parser.add_argument("--worker_count", type=int, help="gunicorn workers (WORKER_COUNT, default 1)")
     parser.add_argument("--host", help="address to bind (SERVER_HOST, default 127.0.0.1)")
+    parser.add_argument("--health_port", type=int,
+                        help="a second bind for health checks (Azure's separate health endpoint)")
+    parser.add_argument("--reuse_port", action="store_true",
+                        help="bind with SO_REUSEPORT so a new server can share the port during a swap")
     return parser.parse_args(argv)
+
+
+def _extra_binds(health_port: int | None, reuse_port: bool) -> None:
+    """Make the server bind a private health port too and/or set SO_REUSEPORT (deployment swaps)."""
+    from . import server
+
+    base = server.ScoringServer
+
+    class Server(base):  # type: ignore[misc, valid-type]
+        def load_config(self) -> None:
+            super().load_config()
+            if health_port:
+                self.cfg.set("bind", [*self.cfg.bind, f"{self.settings.host}:{health_port}"])
+            if reuse_port:
+                self.cfg.set("reuse_port", True)
+
+    server.ScoringServer = Server
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     if not os.path.isfile(settings.entry_script_path):
         print(f"Entry script {settings.entry_script_path} does not exist", file=sys.stderr)
         return 1
+    if args.health_port or args.reuse_port:
+        _extra_binds(args.health_port, args.reuse_port)
     from .server import serve
     return serve(settings)
 
