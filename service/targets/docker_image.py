@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -26,6 +27,7 @@ NOCODE_ENTRY = Path("scoring") / "nocode.py"
 CONTEXT_MARKER = ".amlocal-context"
 _SKIP_NAMES = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")
+_SAFE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-._]{0,254}$")  # Azure ML's model-name rule
 
 
 class DockerError(Exception):
@@ -116,6 +118,10 @@ def _layout_models(models: list[tuple[str, str | int, Path]], root: Path) -> str
     base.mkdir(parents=True)
     for name, version, src in models:
         src = Path(src)
+        # Registry names never hold a separator; refuse anything that could leave the folder.
+        if not _SAFE_NAME.match(name) or not _SAFE_NAME.match(str(version)):
+            raise ContextError(f"models: model name {name!r} or version {version!r} is not a "
+                               "valid model name/version")
         if not src.is_dir():
             raise ContextError(f"models: {name}:{version}: model folder {src} does not exist")
         _copy_tree(src, base / name / str(version))
