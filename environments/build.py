@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,7 +15,8 @@ from typing import IO, Any
 from filelock import FileLock, Timeout
 
 from environments import interpreters
-from environments.spec import EnvSpec, EnvSpecError, check_machine, conda_available
+from environments.spec import (EnvSpec, EnvSpecError, check_machine, conda_arg,
+                               conda_available)
 
 MARKER = "amlocal-env.json"  # written last: its presence is what "built" means
 BUILD_LOG = "amlocal-build.log"
@@ -70,6 +72,8 @@ def find_built(spec: EnvSpec, envs_root: str | Path) -> BuiltEnv | None:
         record = json.loads((path / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    if not (path / "bin" / "python").exists():  # follows the link: the base Python may be gone
+        return None
     return BuiltEnv(hash=spec.hash, path=path, python=path / "bin" / "python", reused=True,
                     seconds=time.perf_counter() - started, installer=record.get("installer", ""),
                     python_version=record.get("python_version", ""),
@@ -121,16 +125,28 @@ class _Log:
 
 def _run(command: list[str], log: _Log, env: dict[str, str], timeout: float | None) -> None:
     log.write("$ " + " ".join(command) + "\n")
-    deadline = None if timeout is None else time.monotonic() + timeout
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           env=env, stdin=subprocess.DEVNULL) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            if deadline is not None and time.monotonic() > deadline:
-                proc.kill()
-                raise subprocess.TimeoutExpired(command, timeout or 0)
-        code = proc.wait()
+        # a silent, hung installer writes no line to notice a deadline on: a timer kills it
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            proc.kill()
+
+        watchdog = threading.Timer(timeout, expire) if timeout is not None else None
+        if watchdog is not None:
+            watchdog.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+            code = proc.wait()
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+    if expired.is_set():
+        raise subprocess.TimeoutExpired(command, timeout or 0)
     if code != 0:
         raise subprocess.CalledProcessError(code, command)
 
@@ -151,7 +167,7 @@ def _commands(spec: EnvSpec, installer: str, target: Path, python: str) -> list[
         version = spec.python or interpreters.current_python()
         channels = [arg for ch in spec.channels for arg in ("-c", ch)]
         steps = [[conda, "create", "--yes", "--prefix", str(target), *channels,
-                  f"python={version}", "pip", *spec.conda]]
+                  f"python={version}", "pip", *map(conda_arg, spec.conda)]]
         requirements = list(spec.pip)
         install = [venv_python, "-m", "pip", "install", "--disable-pip-version-check"]
     if requirements:
@@ -230,15 +246,15 @@ def _build(spec: EnvSpec, root: Path, installer: str, interpreter: interpreters.
 
 
 def _clear_leftovers(root: Path, env_hash: str) -> None:
-    # Called under the lock: any temporary folder, or a final one without its marker, is a
-    # crashed build's remains (only the lock holder builds), so it goes.
+    # Called under the lock after find_built() said no: any temporary folder, or a final one, is
+    # a crashed or broken build's remains (only the lock holder builds), so it goes.
     for stale in root.glob(f"{env_hash}.tmp-*"):
         if stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
         else:
             stale.unlink(missing_ok=True)
     final = root / env_hash
-    if final.exists() and not (final / MARKER).exists():
+    if final.exists():  # find_built() said no: unfinished, or its interpreter has gone
         shutil.rmtree(final, ignore_errors=True)
 
 

@@ -65,8 +65,14 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
 
 
-def find_interpreters(path_var: str | None = None) -> tuple[Interpreter, ...]:
-    """List working interpreters (the current one and python3.X on PATH), newest first."""
+def find_interpreters(path_var: str | None = None, *,
+                      refresh: bool = False) -> tuple[Interpreter, ...]:
+    """List working interpreters (the current one and python3.X on PATH), newest first.
+
+    Answers are cached per PATH for the process; `refresh` probes again (a new Python installed).
+    """
+    if refresh:
+        _find.cache_clear()
     return _find(os.environ.get("PATH", "") if path_var is None else path_var, sys.executable)
 
 

@@ -150,6 +150,14 @@ def conda_to_pip(dep: str) -> str:
     return conda_names.pypi_name(name) + version
 
 
+def conda_arg(dep: str) -> str:
+    """Spell a normalised conda dependency as a conda command-line match spec."""
+    name = conda_package_name(dep)
+    version, _, build = dep[len(name):].partition(" ")
+    version = version[2:] if version.startswith("==") else version
+    return " ".join(p for p in (name, version, build) if p)
+
+
 def conda_available() -> str | None:
     """Return the conda or mamba executable on PATH, if any."""
     for tool in ("mamba", "micromamba", "conda"):

@@ -168,3 +168,20 @@ def test_sklearn_env_builds_and_trains_a_model(tmp_path):
     record = json.loads((built.path / build.MARKER).read_text())
     assert record["spec"]["hash"] == spec.hash and record["python_version"].startswith("3.11.")
     assert materialise(spec, tmp_path / "envs").reused
+
+
+def test_a_build_past_its_timeout_is_stopped_and_leaves_nothing(tmp_path):
+    spec = parse_pip_requirements("joblib\n# timeout\n")
+    with pytest.raises(EnvBuildError) as caught:
+        materialise(spec, tmp_path / "envs", build_timeout=0.001)
+    assert "timed out" in str(caught.value)
+    assert _leftovers(tmp_path / "envs", spec.hash) == [f"{spec.hash}.failed.log"]
+
+
+def test_an_env_whose_interpreter_is_gone_is_rebuilt(tmp_path):
+    spec = parse_pip_requirements("joblib\n")
+    built = materialise(spec, tmp_path / "envs")
+    (built.path / "bin" / "python").unlink()
+    assert find_built(spec, tmp_path / "envs") is None
+    again = materialise(spec, tmp_path / "envs")
+    assert not again.reused and _run_in(again, "import joblib; print('ok')") == "ok"

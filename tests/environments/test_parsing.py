@@ -185,3 +185,26 @@ def test_load_spec_reads_yaml_and_requirements_by_suffix(tmp_path):
     assert load_spec(tmp_path / "requirements.txt").pip == ("joblib",)
     with pytest.raises(EnvSpecError, match="cannot read spec file"):
         load_spec(tmp_path / "missing.yml")
+
+
+def test_interpreters_found_include_this_one_and_skip_broken_candidates(tmp_path):
+    import sys
+
+    from environments.interpreters import find_interpreters
+    broken = tmp_path / "python3.12"  # like a pyenv shim for a version that is not installed
+    broken.write_text("#!/bin/sh\necho 'pyenv: python3.12: command not found' >&2\nexit 127\n")
+    broken.chmod(0o755)
+    found = find_interpreters(str(tmp_path), refresh=True)
+    assert [i.version for i in found] == [".".join(map(str, sys.version_info[:3]))]
+    assert found[0].satisfies(f"{sys.version_info.major}.{sys.version_info.minor}")
+    assert not found[0].satisfies(f"{sys.version_info.major}.{sys.version_info.minor}1")
+
+
+@pytest.mark.parametrize("dep, arg", [
+    ("numpy==1.26.* py311_0", "numpy 1.26.* py311_0"),
+    ("numpy<2,>=1.24", "numpy <2,>=1.24"),
+    ("mkl", "mkl"),
+], ids=["fuzzy-build", "range", "bare"])
+def test_conda_command_line_spelling(dep, arg):
+    from environments.spec import conda_arg
+    assert conda_arg(dep) == arg
