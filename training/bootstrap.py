@@ -9,7 +9,6 @@ executes (an import hook); when it is not, minimal `azureml`, `azureml.core` and
 """
 from __future__ import annotations
 
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
@@ -21,6 +20,8 @@ from typing import Any, Sequence
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHIMMED = ("azureml", "azureml.core", "azureml.core.run")
+# The loader and finder classes are duck-typed on purpose: importing importlib.abc costs ~20 ms,
+# paid by every run.
 
 
 def load_by_path(name: str, filename: str) -> types.ModuleType:
@@ -33,10 +34,10 @@ def load_by_path(name: str, filename: str) -> types.ModuleType:
     return module
 
 
-class _PatchingLoader(importlib.abc.Loader):
+class _PatchingLoader:
     """Runs the real `azureml.core.run`, then points its Run.get_context at the amlocal run."""
 
-    def __init__(self, real: importlib.abc.Loader, run: Any):
+    def __init__(self, real: Any, run: Any):
         self._real, self._run = real, run
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
@@ -53,7 +54,7 @@ class _PatchingLoader(importlib.abc.Loader):
         module.Run.get_context = classmethod(get_context)
 
 
-class _ShimLoader(importlib.abc.Loader):
+class _ShimLoader:
     """Provides a minimal azureml package where azureml-core is not installed."""
 
     def __init__(self, run_class: type):
@@ -73,7 +74,7 @@ class _ShimLoader(importlib.abc.Loader):
             module._OfflineRun = self._run_class  # isinstance checks in scripts must not crash
 
 
-class RunContextFinder(importlib.abc.MetaPathFinder):
+class RunContextFinder:
     """Intercepts the three azureml module names; everything else imports as usual."""
 
     def __init__(self, run: Any, run_class: type):

@@ -183,7 +183,10 @@ class Executor:
             shutil.rmtree(wd)
         for folder in (wd, run_dir / ".amlocal", run_dir / "user_logs"):
             folder.mkdir(parents=True, exist_ok=True)
-        files = extract(Path(spec.snapshot), wd)
+        try:
+            files = extract(Path(spec.snapshot), wd)
+        except OSError as err:  # a missing snapshot file, a full disk
+            raise RunPreparationError(f"could not unpack the snapshot: {err}") from err
         script = _script_path(spec.script, files)
         for name in KEPT_DIRS:
             (wd / name).mkdir(exist_ok=True)

@@ -185,12 +185,15 @@ def test_preparation_failures(tmp_path: Path, script: str, python: str, message:
     assert not (spec.run_dir / "wd").exists()
 
 
-def test_bad_snapshot_fails_the_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_bytes(b"not an archive"), "not a gzip-compressed tar archive"),
+    (lambda p: p.unlink(), "could not unpack the snapshot"),
+], ids=["not-an-archive", "missing"])
+def test_bad_snapshot_fails_the_run(tmp_path: Path, damage, message: str) -> None:
     spec = make_spec(tmp_path, {"train.py": "print(1)"})
-    Path(spec.snapshot).write_bytes(b"not an archive")
+    damage(Path(spec.snapshot))
     result = Executor().execute(spec)
-    assert result.status == "Failed"
-    assert "not a gzip-compressed tar archive" in result.error["message"]
+    assert result.status == "Failed" and message in result.error["message"]
 
 
 def test_script_environment_keeps_identity(tmp_path: Path) -> None:
