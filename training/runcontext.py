@@ -165,6 +165,43 @@ class AmlocalRun:
             raise UserErrorException(f"log_table columns must have the same length, got {lengths}")
         self._metric(name, "table", columns, description)
 
+    def log_image(self, name: str, path: str | None = None, plot: Any = None,
+                  description: str = "") -> None:
+        """Keep an image (a file, or a matplotlib figure/pyplot) as the run file `<name>.png`."""
+        if (path is None) == (plot is None):
+            raise UserErrorException("log_image needs exactly one of path or plot")
+        if plot is None:
+            self.upload_file(name + (Path(path).suffix or ".png"), path)
+            return
+        import io
+        buffer = io.BytesIO()
+        plot.savefig(buffer, format="png")
+        buffer.seek(0)
+        self.upload_file(f"{name}.png", buffer)
+
+    def _log_json_artifact(self, schema: str, name: str, value: Any) -> None:
+        """Azure keeps these metrics as JSON artifacts; so do we, as `<name>.json`."""
+        import io
+        data = value if isinstance(value, (dict, list)) else json.loads(value)
+        body = json.dumps({"schema_type": schema, "data": data}, default=repr).encode()
+        self.upload_file(f"{name}.json", io.BytesIO(body))
+
+    def log_confusion_matrix(self, name: str, value: Any, description: str = "") -> None:
+        """Keep a confusion matrix as a JSON run file."""
+        self._log_json_artifact("confusion_matrix", name, value)
+
+    def log_accuracy_table(self, name: str, value: Any, description: str = "") -> None:
+        """Keep an accuracy table as a JSON run file."""
+        self._log_json_artifact("accuracy_table", name, value)
+
+    def log_residuals(self, name: str, value: Any, description: str = "") -> None:
+        """Keep residuals as a JSON run file."""
+        self._log_json_artifact("residuals", name, value)
+
+    def log_predictions(self, name: str, value: Any, description: str = "") -> None:
+        """Keep predictions as a JSON run file."""
+        self._log_json_artifact("predictions", name, value)
+
     def get_metrics(self, name: str | None = None, recursive: bool = False,
                     run_type: str | None = None, populate: bool = False) -> dict[str, Any]:
         """This run's metrics in Azure ML's shapes (optionally only `name`)."""

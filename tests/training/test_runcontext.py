@@ -125,3 +125,26 @@ def test_identity_and_environment(tmp_path: Path) -> None:
     assert (run.id, run.experiment.name) == ("e_1_x", "e")
     with pytest.raises(UserErrorException, match="AMLOCAL_RUN_DIR"):
         from_environment(fold, {"AZUREML_RUN_ID": "x"})
+
+
+class FakeFigure:
+    """Stands in for a matplotlib figure: only savefig is used."""
+
+    def savefig(self, handle, format: str) -> None:
+        handle.write(b"PNG" + format.encode())
+
+
+def test_images_and_json_metrics_become_run_files(run: AmlocalRun, tmp_path: Path) -> None:
+    image = tmp_path / "roc.jpg"
+    image.write_bytes(b"jpeg")
+    run.log_image("roc", path=str(image))
+    run.log_image("loss", plot=FakeFigure())
+    run.log_confusion_matrix("cm", {"class_labels": [0, 1], "matrix": [[1, 0], [0, 1]]})
+    run.log_predictions("pred", '{"bin_averages": [1]}')
+    run_dir = tmp_path / "run"
+    assert (run_dir / "roc.jpg").read_bytes() == b"jpeg"
+    assert (run_dir / "loss.png").read_bytes() == b"PNGpng"
+    assert json.loads((run_dir / "cm.json").read_text())["data"]["matrix"] == [[1, 0], [0, 1]]
+    assert json.loads((run_dir / "pred.json").read_text())["schema_type"] == "predictions"
+    with pytest.raises(UserErrorException, match="exactly one"):
+        run.log_image("x")
