@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,8 +53,15 @@ def _candidates(path_var: str) -> list[str]:
 @functools.lru_cache(maxsize=8)
 def _find(path_var: str, current: str) -> tuple[Interpreter, ...]:
     seen: dict[str, Interpreter] = {}
+    # /bin/python3 and /usr/bin/python3.11 are often one file: probe each real file once
+    unique: dict[str, str] = {}
     for executable in [current, *_candidates(path_var)]:
-        interpreter = _probe(executable)
+        unique.setdefault(os.path.realpath(executable), executable)
+    executables = list(unique.values())
+    # each probe starts an interpreter (pyenv shims take ~0.5 s even to fail): probe in parallel
+    with ThreadPoolExecutor(max_workers=min(8, len(executables))) as pool:
+        probed = list(pool.map(_probe, executables))
+    for interpreter in probed:
         if interpreter is None:
             continue
         key = os.path.realpath(interpreter.path)
@@ -73,7 +81,8 @@ def find_interpreters(path_var: str | None = None, *,
     """
     if refresh:
         _find.cache_clear()
-    return _find(os.environ.get("PATH", "") if path_var is None else path_var, sys.executable)
+    current = getattr(sys, "_base_executable", sys.executable)  # a venv's base, not the venv
+    return _find(os.environ.get("PATH", "") if path_var is None else path_var, current)
 
 
 def current_python() -> str:
