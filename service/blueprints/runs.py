@@ -4,6 +4,7 @@ from flask import Blueprint, current_app, request
 from ..openapi import doc, load
 from ..schemas.runs import (ExperimentSchema, RunListQuerySchema, RunSchema, TagsUpdateSchema)
 from ..submission import check_experiment_name, submit_run
+from ..sweeper import sweep_summary
 from . import store, workspace
 
 bp = Blueprint("runs", __name__)
@@ -61,7 +62,8 @@ def list_runs(experiment: str):
 @bp.get("/runs/<run_id>")
 @doc("Show a run.", response=RunSchema)
 def show(run_id: str):
-    return RUN.dump(store().get_run(run_id))
+    run = store().get_run(run_id)
+    return {**RUN.dump(run), "summary": sweep_summary(store(), run)}
 
 
 @bp.post("/runs/<run_id>/cancel")
