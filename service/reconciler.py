@@ -1,15 +1,261 @@
-"""The deployment reconciler: keeps each deployment as its row says (placeholder)."""
+"""The deployment reconciler: keeps each deployment as its row says.
+
+One agent loop. `tick()` is cheap: it compares each row with what runs and hands slow work
+(lay out, start, health-check, swap; restart; delete) to one thread per deployment. A new
+generation starts beside the one serving, on the same port (SO_REUSEPORT), is checked on its own
+health port, and only then takes over; the old one is SIGTERMed and finishes its requests.
+"""
 from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .store import Store
+from .store.deployments import Deployment
+from .targets.health import Cancelled, StartFailed, is_healthy, wait_healthy
+from .targets.layout import LayoutError, lay_out
+from .targets.spec import free_port, parse_model_id
+from .workspace import Workspace
+
+log = logging.getLogger("amlocal.reconciler")
+RESTART_BACKOFF_S = (0.5, 1, 2, 5, 10, 30)
+STABLE_AFTER_S = 60.0  # healthy this long after a restart: the backoff starts over
+TCP_MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
+
+
+def enable_tcp_migrate_req(path: Path = TCP_MIGRATE_REQ) -> bool:
+    """Let connections queued on a closing SO_REUSEPORT listener move to the new one (root)."""
+    try:
+        if path.read_text().strip() != "1":
+            path.write_text("1\n")
+        return True
+    except OSError as err:
+        log.warning("cannot enable %s (%s): connections queued on an old generation's listener "
+                    "may be reset during a swap", path, err)
+        return False
+
+
+def default_targets(ws: Workspace) -> dict[str, Any]:
+    """The targets the agent drives, by name."""
+    from .targets.docker import DockerTarget
+    from .targets.local import LocalTarget
+
+    targets: dict[str, Any] = {"local": LocalTarget(), "docker": DockerTarget(ws)}
+    try:
+        from .targets.aci import AciTarget
+        targets["aci"] = AciTarget()
+    except ImportError:  # ACI support is optional (azureml-core)
+        pass
+    return targets
 
 
 class DeploymentReconciler:
     """One agent loop: tick() brings deployments towards their desired state."""
 
-    def __init__(self, store, ws, settings):
+    def __init__(self, store: Store, ws: Workspace, settings: Any,
+                 targets: dict[str, Any] | None = None):
         self.store, self.ws, self.settings = store, ws, settings
+        self.targets = targets if targets is not None else default_targets(ws)
+        self.ops: dict[str, threading.Thread] = {}
+        self.restarts: dict[str, int] = {}
+        self.healthy_since: dict[str, float] = {}
+        self.next_check: dict[str, float] = {}
+        self.adopted = False
+        self.stopping = threading.Event()
+        enable_tcp_migrate_req()
+
+    # -- the loop --------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Nothing to reconcile yet."""
+        """Start the work each deployment needs (at most one operation per deployment)."""
+        for name in [n for n, t in self.ops.items() if not t.is_alive()]:
+            del self.ops[name]
+        deployments = self.store.list_deployments()
+        if not self.adopted:
+            self.adopted = True
+            for dep in deployments:
+                self._spawn(dep.name, self._adopt, dep)
+            return
+        now = time.monotonic()
+        for dep in deployments:
+            if dep.name in self.ops:
+                continue
+            if dep.deleting:
+                self._spawn(dep.name, self._delete, dep)
+            elif dep.generation not in (dep.served_generation, dep.failed_generation):
+                self._spawn(dep.name, self._roll_out, dep)
+            elif dep.served_generation and now >= self.next_check.get(dep.name, 0):
+                self._check(dep, now)
 
     def stop(self) -> None:
         """Leave running deployments running: a restarted agent adopts them."""
+        self.stopping.set()
+
+    def _spawn(self, name: str, func: Callable, dep: Deployment) -> None:
+        def guarded() -> None:
+            try:
+                func(dep)
+            except Exception:  # a bug must not kill the loop; the next tick retries
+                log.exception("deployment %s: %s failed", name, func.__name__)
+        thread = threading.Thread(target=guarded, name=f"deploy-{name}", daemon=True)
+        self.ops[name] = thread
+        thread.start()
+
+    def _target(self, dep: Deployment) -> Any:
+        return self.targets[dep.target]
+
+    # -- watching what serves --------------------------------------------------------------
+
+    def _check(self, dep: Deployment, now: float) -> None:
+        target = self._target(dep)
+        self.next_check[dep.name] = now + getattr(target, "check_interval_s", 1.0)
+        serving = dep.runtime.get("serving") or {}
+        if target.is_running(serving):
+            if now - self.healthy_since.get(dep.name, now) > STABLE_AFTER_S:
+                self.restarts.pop(dep.name, None)
+            return
+        log.warning("deployment %s: generation %s stopped; restarting", dep.name,
+                    serving.get("generation"))
+        self.store.set_deployment_state(dep.name, "Unhealthy", "The scoring server stopped; "
+                                        "amlocal is restarting it.")
+        self._spawn(dep.name, self._restart, dep)
+
+    def _adopt(self, dep: Deployment) -> None:
+        """After an agent restart: keep what still answers, clean up half-started generations."""
+        target = self._target(dep)
+        pending = dep.runtime.get("pending")
+        if pending:
+            target.kill_group(pending)
+            self.store.set_deployment_runtime(dep.name, {"serving": dep.runtime.get("serving")})
+        serving = dep.runtime.get("serving")
+        if dep.deleting or not serving:
+            return
+        if target.is_running(serving) and self._answers(serving):
+            log.info("deployment %s: adopted generation %s", dep.name, serving["generation"])
+            self.healthy_since[dep.name] = time.monotonic()
+            return
+        self.store.set_deployment_state(dep.name, "Unhealthy", "The scoring server was not "
+                                        "running when the agent started; restarting it.")
+        self._restart(dep)
+
+    def _answers(self, runtime: dict) -> bool:
+        port = runtime.get("health_port")
+        return bool(port) and is_healthy(f"http://127.0.0.1:{port}/")
+
+    # -- operations (each in the deployment's thread) --------------------------------------
+
+    def _roll_out(self, dep: Deployment) -> None:
+        """Start dep.generation beside what serves; swap when healthy, else record Failed."""
+        generation, spec = dep.generation, dep.spec
+        try:
+            runtime = self._start(dep, generation, spec)
+        except (StartFailed, LayoutError) as err:
+            reason = err.reason if isinstance(err, StartFailed) else str(err)
+            log.warning("deployment %s: generation %s failed: %s", dep.name, generation, reason)
+            self.store.mark_failed(dep.name, generation, reason)
+            return
+        except Cancelled:
+            return
+        old = dep.runtime.get("serving")
+        self.store.mark_served(dep.name, generation, {"serving": runtime}, *self._uris(dep))
+        self.healthy_since[dep.name] = time.monotonic()
+        log.info("deployment %s: generation %s serves on port %s", dep.name, generation, dep.port)
+        if old:
+            self._target(dep).stop(old)
+            self._clean_generations(dep.name, keep={generation})
+
+    def _restart(self, dep: Deployment) -> None:
+        """Bring the served generation back after it died, with backoff."""
+        count = self.restarts.get(dep.name, 0)
+        self.restarts[dep.name] = count + 1
+        if self.stopping.wait(RESTART_BACKOFF_S[min(count, len(RESTART_BACKOFF_S) - 1)]):
+            return
+        generation = dep.served_generation
+        target = self._target(dep)
+        target.kill_group(dep.runtime.get("serving") or {})
+        spec = self.store.get_generation_spec(dep.name, generation)
+        try:
+            runtime = self._start(dep, generation, spec)
+        except (StartFailed, LayoutError) as err:
+            reason = err.reason if isinstance(err, StartFailed) else str(err)
+            self.store.set_deployment_state(dep.name, "Unhealthy", f"restart failed: {reason}")
+            self.store.set_deployment_runtime(dep.name, {"serving": dep.runtime.get("serving")})
+            return
+        except Cancelled:
+            return
+        self.store.mark_served(dep.name, generation, {"serving": runtime}, *self._uris(dep))
+        self.healthy_since[dep.name] = time.monotonic()
+        log.info("deployment %s: generation %s restarted", dep.name, generation)
+
+    def _delete(self, dep: Deployment) -> None:
+        """Stop everything the deployment runs, free its port, drop its files and its row."""
+        target = self._target(dep)
+        for key in ("pending", "serving"):
+            if dep.runtime.get(key):
+                target.stop(dep.runtime[key], grace_s=10)
+        if hasattr(target, "delete"):
+            target.delete(dep)
+        shutil.rmtree(self.ws.deployment_dir(dep.name), ignore_errors=True)
+        self.store.remove_deployment(dep.name)
+        for table in (self.restarts, self.healthy_since, self.next_check):
+            table.pop(dep.name, None)
+        log.info("deployment %s deleted", dep.name)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _start(self, dep: Deployment, generation: int, spec: dict) -> dict:
+        """Lay out, start and health-check one generation; returns its runtime facts."""
+        models = [self.store.get_model_version(*parse_model_id(m)) for m in spec["models"]]
+        layout = lay_out(self.ws, dep.name, generation, spec, models, self._extract_run)
+        target = self._target(dep)
+        health_port = free_port()
+        runtime = target.start(dep.name, generation, layout, dep.port, health_port,
+                               spec.get("worker_count") or 1, self._keys(dep.name),
+                               **self._resources(spec))
+        self.store.set_deployment_runtime(dep.name, {"serving": dep.runtime.get("serving"),
+                                                     "pending": runtime})
+        try:
+            wait_healthy(f"http://127.0.0.1:{health_port}/", lambda: target.is_running(runtime),
+                         cancelled=lambda: self._superseded(dep.name),
+                         log_text=lambda: target.logs(runtime, 400))
+        except (StartFailed, Cancelled):
+            target.kill_group(runtime)
+            self.store.set_deployment_runtime(dep.name, {"serving": dep.runtime.get("serving")})
+            raise
+        return runtime
+
+    def _resources(self, spec: dict) -> dict:
+        return {k: spec.get(k) for k in ("cpu_cores", "memory_gb")}
+
+    def _keys(self, name: str) -> tuple[str, str] | None:
+        return self.store.get_deployment(name).keys
+
+    def _superseded(self, name: str) -> bool:
+        if self.stopping.is_set():
+            return True
+        try:
+            return self.store.get_deployment(name).deleting
+        except Exception:
+            return True
+
+    def _uris(self, dep: Deployment) -> tuple[str, str]:
+        base = f"http://127.0.0.1:{dep.port}"
+        return f"{base}/score", f"{base}/swagger.json"
+
+    def _extract_run(self, run_id: str, dest: Path) -> None:
+        from training.snapshot import extract
+
+        run = self.store.get_run(run_id)
+        extract(self.ws.snapshot(run.snapshot_sha256), dest)
+
+    def _clean_generations(self, name: str, keep: set[int]) -> None:
+        """Old generations' app folders go (their logs stay for /logs)."""
+        root = self.ws.deployment_dir(name)
+        for child in root.iterdir() if root.exists() else ():
+            if child.name.isdigit() and int(child.name) not in keep:
+                for sub in ("azureml-app", "source", "context"):
+                    shutil.rmtree(child / sub, ignore_errors=True)

@@ -1,0 +1,114 @@
+"""The docker target: the same scoring image that would go to ACI, run with `--network host`.
+
+Each generation is one container `amlocal-<name>-<generation>` built from a context laid out by
+`docker_image.make_context`; images are tagged by the hash of what went in, so an unchanged
+generation (a restart, a rollback) reuses its image. Like the local target, the container binds
+the deployment's port with SO_REUSEPORT and a private health port, so updates keep the port.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from . import docker_image as images
+from .health import StartFailed
+from .layout import AppLayout, MODELS_DIR, generation_dir
+from .local import tail
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BASE_IMAGE_VARIABLE = "AMLOCAL_DOCKER_BASE_IMAGE"
+
+
+def container_name(name: str, generation: int) -> str:
+    """One container per generation, so two can run during a swap."""
+    return f"amlocal-{name}-{generation}"
+
+
+def _models_of(layout: AppLayout) -> list[tuple[str, str, Path]]:
+    base = layout.app_root / MODELS_DIR
+    return [(name_dir.name, version_dir.name, version_dir)
+            for name_dir in sorted(p for p in base.iterdir() if p.is_dir())
+            for version_dir in sorted(p for p in name_dir.iterdir() if p.is_dir())]
+
+
+class DockerTarget:
+    """Builds (or reuses) the generation's image and runs it as a host-network container."""
+
+    kind = "docker"
+    check_interval_s = 2.0  # each check is a `docker inspect`
+
+    def __init__(self, ws: Any = None, repo_root: Path = REPO_ROOT,
+                 base_image: str | None = None):
+        self.ws, self.repo_root = ws, repo_root
+        self.base_image = base_image
+
+    def _base(self) -> str:
+        return self.base_image or os.environ.get(BASE_IMAGE_VARIABLE) or images.DEFAULT_BASE_IMAGE
+
+    def start(self, name: str, generation: int, layout: AppLayout, port: int, health_port: int,
+              worker_count: int, keys: tuple[str, str] | None, cpu_cores: float | None = None,
+              memory_gb: float | None = None) -> dict[str, Any]:
+        """Build or reuse the image, then `docker run` it; returns the runtime facts."""
+        entry = None if layout.source_dir is None else Path(layout.entry_script)
+        try:
+            ctx = images.make_context(layout.root / "context", self.repo_root, _models_of(layout),
+                                      entry, self._base(), source_dir=layout.source_dir)
+            tag = images.build_image(ctx, layout.log_dir / "build.log")
+            container = container_name(name, generation)
+            images.remove_container(container, timeout=0)  # a leftover from a crashed agent
+            env = {"WORKER_COUNT": str(worker_count), "SERVICE_NAME": name}
+            if keys:
+                env["AMLOCAL_SCORING_KEYS"] = ",".join(keys)
+            images.run_container(container, tag, port, env, cpus=cpu_cores, memory_gb=memory_gb,
+                                 args=("--reuse_port", "--health_port", str(health_port)))
+        except images.DockerError as err:
+            raise StartFailed(str(err)) from err
+        return {"kind": self.kind, "name": name, "container": container, "image": tag,
+                "generation": generation, "health_port": health_port,
+                "build_log": str(layout.log_dir / "build.log")}
+
+    def is_running(self, runtime: dict) -> bool:
+        """Whether the generation's container runs."""
+        try:
+            return images.container_state(runtime["container"]) == "running"
+        except (images.DockerError, KeyError):
+            return False
+
+    def stop(self, runtime: dict, grace_s: float = 35.0) -> None:
+        """`docker stop` (SIGTERM: in-flight requests finish), then remove the container."""
+        if runtime.get("container"):
+            images.remove_container(runtime["container"], timeout=int(grace_s))
+
+    def kill_group(self, runtime: dict) -> None:
+        """Remove the container at once, keeping its output beside the build log (for /logs)."""
+        if not runtime.get("container"):
+            return
+        text = self.logs(runtime, 5000)
+        if text and runtime.get("build_log"):
+            Path(runtime["build_log"]).with_name("scoring.log").write_text(text, encoding="utf-8")
+        images.remove_container(runtime["container"], timeout=0)
+
+    def logs(self, runtime: dict, lines: int) -> str:
+        """The container's output (empty when it is gone)."""
+        try:
+            return images.container_logs(runtime["container"], lines)
+        except (images.DockerError, KeyError):
+            return ""
+
+
+def deployment_logs(ws: Any, dep: Any, lines: int) -> str:
+    """The newest container's log, or the build log when there is no container."""
+    target = DockerTarget(ws)
+    for key in ("pending", "serving"):
+        runtime = dep.runtime.get(key)
+        if runtime and runtime.get("generation") == dep.generation:
+            text = target.logs(runtime, lines)
+            if text:
+                return text
+    folder = generation_dir(ws, dep.name, dep.generation) / "logs"
+    text = tail(folder / "scoring.log", lines) or tail(folder / "build.log", lines)
+    serving = dep.runtime.get("serving")
+    if not text and serving:
+        text = target.logs(serving, lines)
+    return text

@@ -1,0 +1,120 @@
+"""A generation's files, laid out as Azure ML lays out a scoring container's app root.
+
+    deployments/<name>/<generation>/azureml-app/
+        <entry script>  (the no-code entry when there is no inference config)
+        azureml-models/<model>/<version>/...   (hardlinks of the registered files)
+    deployments/<name>/<generation>/logs/
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
+
+from scoring import NOCODE_ENTRY_SCRIPT
+
+from ..workspace import Workspace
+
+APP_DIR = "azureml-app"
+MODELS_DIR = "azureml-models"
+
+
+class LayoutError(Exception):
+    """The files of a generation cannot be laid out (a missing model file, a bad source)."""
+
+
+@dataclass(frozen=True)
+class AppLayout:
+    """Where a generation's app, entry script, models and logs are."""
+
+    root: Path            # deployments/<name>/<generation>
+    app_root: Path        # .../azureml-app
+    entry_script: str     # relative to app_root
+    model_dir: Path       # AZUREML_MODEL_DIR (absolute)
+    source_dir: Path | None  # the entry script's source (None for no-code)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / "scoring.log"
+
+    @property
+    def model_dir_rel(self) -> str:
+        return self.model_dir.relative_to(self.app_root).as_posix()
+
+
+def generation_dir(ws: Workspace, name: str, generation: int) -> Path:
+    """deployments/<name>/<generation>."""
+    return ws.deployment_dir(name) / str(generation)
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dest)  # registered files are immutable: a hardlink costs nothing
+    except OSError:
+        shutil.copy2(src, dest)
+
+
+def lay_out_models(models: list[Any], app_root: Path) -> Path:
+    """azureml-models/<name>/<version>/<files>; returns AZUREML_MODEL_DIR as Azure sets it."""
+    base = app_root / MODELS_DIR
+    for model in models:
+        target = base / model.name / str(model.version)
+        for entry in model.files:
+            src = Path(model.dir) / entry["path"]
+            if not src.is_file():
+                raise LayoutError(f"model {model.id}: registered file {entry['path']} is missing "
+                                  f"from {model.dir}")
+            _link_or_copy(src, target / entry["path"])
+        target.mkdir(parents=True, exist_ok=True)
+    if len(models) == 1:
+        return base / models[0].name / str(models[0].version)
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def write_source(source: dict, dest: Path, extract_run: Callable[[str, Path], None]) -> None:
+    """The inference config's source: inline files, or a run's snapshot extracted."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if "run_id" in source:
+        extract_run(source["run_id"], dest)
+        return
+    for rel, text in source["files"].items():
+        path = PurePosixPath(rel)
+        if path.is_absolute() or ".." in path.parts:
+            raise LayoutError(f"source file {rel!r} is outside the app root")
+        out = dest / path
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+
+
+def lay_out(ws: Workspace, name: str, generation: int, spec: dict, models: list[Any],
+            extract_run: Callable[[str, Path], None]) -> AppLayout:
+    """(Re)create the generation's folder: source, entry script, models, an empty log folder."""
+    root = generation_dir(ws, name, generation)
+    if root.exists():
+        shutil.rmtree(root)
+    app_root = root / APP_DIR
+    config = spec.get("inference_config")
+    source_dir = None
+    if config is None:
+        app_root.mkdir(parents=True)
+        entry = Path(NOCODE_ENTRY_SCRIPT).name
+        shutil.copy2(NOCODE_ENTRY_SCRIPT, app_root / entry)
+    else:
+        source_dir = root / "source"
+        write_source(config["source"], source_dir, extract_run)
+        entry = config["entry_script"]
+        if not (source_dir / entry).is_file():
+            raise LayoutError(f"entry script {entry} is not in the source")
+        shutil.copytree(source_dir, app_root)
+    model_dir = lay_out_models(models, app_root)
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    return AppLayout(root=root, app_root=app_root, entry_script=entry, model_dir=model_dir,
+                     source_dir=source_dir)
