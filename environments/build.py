@@ -1,6 +1,7 @@
 """Materialise a spec into `envs_root/<hash>/`: built once, under a file lock, never half-made."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -287,7 +288,7 @@ def materialise(spec: EnvSpec, envs_root: str | Path, log_path: str | Path | Non
         if built is not None:  # someone else built it while we waited: share their log
             _note(caller_log, f"# amlocal: environment {spec.hash} was built by another process;"
                               " its build log follows\n" + _read(built.build_log))
-            return built
+            return dataclasses.replace(built, seconds=time.perf_counter() - started)
         _clear_leftovers(root, spec.hash)
         own_log = root / f"{spec.hash}.tmp-{os.getpid()}.log"
         record = _build(spec, root, chosen, interpreter, _Log([own_log] + caller_log), own_log,

@@ -185,3 +185,10 @@ def test_an_env_whose_interpreter_is_gone_is_rebuilt(tmp_path):
     assert find_built(spec, tmp_path / "envs") is None
     again = materialise(spec, tmp_path / "envs")
     assert not again.reused and _run_in(again, "import joblib; print('ok')") == "ok"
+
+
+def test_curated_azureml_core_env_gives_scripts_the_real_sdk(tmp_path):
+    from environments.curated import list_curated
+    built = materialise(list_curated()["amlocal-azureml-core"], tmp_path / "envs")
+    code = "from azureml.core.run import Run; print(type(Run.get_context()).__name__)"
+    assert _run_in(built, code) == "_OfflineRun"  # the real SDK's offline run, outside Azure
