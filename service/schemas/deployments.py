@@ -27,7 +27,7 @@ class SourceSchema(Schema):
     def _one_source(self, data, **_kwargs):
         if ("run_id" in data) == ("files" in data):
             raise ValidationError("give exactly one of run_id (a run's snapshot) or files "
-                                  "(path → text).", field_name="source")
+                                  "(path → text).")
         size = sum(len(v.encode()) for v in data.get("files", {}).values())
         if size > MAX_INLINE_SOURCE_BYTES:
             raise ValidationError(f"inline files total {size} bytes; at most "
