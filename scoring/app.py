@@ -104,7 +104,8 @@ class ScoringApp:
             reply = self._error(InternalError(), request_id)
         if reply.status == 405:
             reply.headers.append(("Allow", ", ".join(SCORE_METHODS)))
-        headers = reply.headers + echo + self.base_headers
+        # Azure answers routing errors (405) outside its blueprint: no request-id headers there.
+        headers = reply.headers + (echo if reply.status != 405 else []) + self.base_headers
         headers.append(("Content-Length", str(len(reply.body))))
         if reply.status == 413:  # the unread body must not be parsed as the next request
             headers.append(("Connection", "close"))
@@ -139,9 +140,10 @@ def create_flask_app(scoring: ScoringApp, swagger: Swagger) -> Flask:
 
     @app.after_request
     def _headers(response: Response) -> Response:
-        for name, value in g.get("echo", []) + scoring.base_headers:
-            response.headers[name] = value
         rule = request.url_rule.rule if request.url_rule else "other"
+        # Azure answers routing errors (404, 405) outside its blueprint: no request-id headers there.
+        for name, value in (g.get("echo", []) if request.url_rule else []) + scoring.base_headers:
+            response.headers[name] = value
         scoring.metrics.count(rule, request.method, response.status_code)
         return response
 
@@ -168,7 +170,8 @@ def create_flask_app(scoring: ScoringApp, swagger: Swagger) -> Flask:
 
     @app.get("/swagger.json")
     def swagger_json() -> Response:
-        return Response(swagger.get(request.args.get("version", "2")), mimetype="application/json")
+        return Response(swagger.get(request.args.get("version", "2")), mimetype="application/json",
+                        headers={"x-ms-run-function-failed": "False"})
 
     @app.get("/metrics")
     def metrics() -> Response:

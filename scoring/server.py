@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.errors import HaltServer
 
 from .settings import Settings
 
@@ -114,5 +115,10 @@ def serve(settings: Settings) -> int:
         return 0
     except SystemExit as stop:  # gunicorn's arbiter leaves through sys.exit
         return stop.code if isinstance(stop.code, int) else 1
+    except HaltServer as halt:
+        # Two workers failing to boot together make gunicorn's halt() raise again from inside
+        # itself; the workers were already told to stop, so only the exit status is left to give.
+        logger.error("Shutting down: %s", halt.reason)
+        return halt.exit_status
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)

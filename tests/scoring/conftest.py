@@ -50,11 +50,13 @@ class Server:
         self.log_path = workdir / f"server-{self.port}.log"
         environ = {k: v for k, v in os.environ.items() if not k.startswith(("AZUREML_", "WORKER_", "AML_"))}
         environ.update(env or {})
-        args = command or [sys.executable, "-m", "scoring"]
-        args = args + ["--entry_script", str(entry_script), "--port", str(self.port),
-                       "--worker_count", str(workers)]
-        if model_dir is not None:
-            args += ["--model_dir", str(model_dir)]
+        if command is not None:  # a peer server: its own command line, "{port}" filled in
+            args = [part.replace("{port}", str(self.port)) for part in command]
+        else:
+            args = [sys.executable, "-m", "scoring", "--entry_script", str(entry_script),
+                    "--port", str(self.port), "--worker_count", str(workers)]
+            if model_dir is not None:
+                args += ["--model_dir", str(model_dir)]
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(args, cwd=workdir, env=environ, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)

@@ -36,7 +36,7 @@ def run(data):
 def test_startup_failure_stops_the_server(start_server: Callable[..., Server], write_script: Callable,
                                           source: str, line: str) -> None:
     server = start_server(write_script("score.py", source), workers=2)
-    assert server.wait_exit() == 3
+    assert server.wait_exit() == 3, server.log
     assert line in server.log
     if "init" in line:
         assert "Traceback" in server.log  # the user's error, with where it happened
