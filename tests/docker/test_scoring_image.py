@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 
 import pytest
 import requests
@@ -124,3 +125,23 @@ def test_container_lifecycle_states(docker, nocode):
         docker_image.container_logs(name, 10)
     with pytest.raises(requests.ConnectionError):
         requests.get(url + "/", timeout=2)  # the port is free again
+
+
+def test_builds_on_a_base_that_already_has_python(docker, nocode, iris_model_dir):
+    # No registry here to pull python:3.11-slim: stand in with the bare base plus Debian's Python
+    # (the Dockerfile's own first stage), so the "python3 already present" branch is exercised.
+    ctx, _ = nocode
+    pybase = f"amlocal-test/pybase:{uuid.uuid4().hex[:8]}"
+    subprocess.run(["docker", "build", "--network", "host", "--target", "python-base",
+                    "--build-arg", f"BASE_IMAGE={docker.base_image}", "-t", pybase, str(ctx.path)],
+                   capture_output=True, text=True, timeout=600, check=True)
+    docker.tags.add(pybase)
+    slim_like = docker.context([("sklearn-iris", 1, iris_model_dir)], base_image=pybase)
+    tag = docker.build(slim_like)
+    log = (slim_like.path.parent / f"{slim_like.path.name}.log").read_text()
+    first_run = log.split("\nStep 3/")[1].split("\nStep 4/")[0]
+    assert "apt-get" in first_run and "Reading package lists" not in first_run  # skipped apt
+    name, url = docker.run(tag)
+    docker.wait_healthy(name, url)
+    resp = requests.post(url + "/score", json={"data": IRIS_ROWS, "method": "predict"}, timeout=10)
+    assert resp.json() == {"predict": [0, 2]}
