@@ -161,7 +161,8 @@ class DeploymentReconciler:
         except Cancelled:
             return
         old = dep.runtime.get("serving")
-        self.store.mark_served(dep.name, generation, {"serving": runtime}, *self._uris(dep))
+        self.store.mark_served(dep.name, generation, {"serving": runtime},
+                               *self._uris(dep, runtime))
         self.healthy_since[dep.name] = time.monotonic()
         log.info("deployment %s: generation %s serves on port %s", dep.name, generation, dep.port)
         if old:
@@ -187,7 +188,8 @@ class DeploymentReconciler:
             return
         except Cancelled:
             return
-        self.store.mark_served(dep.name, generation, {"serving": runtime}, *self._uris(dep))
+        self.store.mark_served(dep.name, generation, {"serving": runtime},
+                               *self._uris(dep, runtime))
         self.healthy_since[dep.name] = time.monotonic()
         log.info("deployment %s: generation %s restarted", dep.name, generation)
 
@@ -212,6 +214,10 @@ class DeploymentReconciler:
         models = [self.store.get_model_version(*parse_model_id(m)) for m in spec["models"]]
         layout = lay_out(self.ws, dep.name, generation, spec, models, self._extract_run)
         target = self._target(dep)
+        if getattr(target, "remote", False):
+            return target.deploy(dep.name, spec, models, self.ws.root / "models",
+                                 self._keys(dep.name), layout.source_dir,
+                                 overwrite=dep.served_generation is not None)
         health_port = free_port()
         runtime = target.start(dep.name, generation, layout, dep.port, health_port,
                                spec.get("worker_count") or 1, self._keys(dep.name),
@@ -242,7 +248,9 @@ class DeploymentReconciler:
         except Exception:
             return True
 
-    def _uris(self, dep: Deployment) -> tuple[str, str]:
+    def _uris(self, dep: Deployment, runtime: dict) -> tuple[str, str]:
+        if runtime.get("scoring_uri"):  # ACI: Azure's address
+            return runtime["scoring_uri"], runtime.get("swagger_uri") or ""
         base = f"http://127.0.0.1:{dep.port}"
         return f"{base}/score", f"{base}/swagger.json"
 

@@ -23,7 +23,7 @@ def create():
     body = load(CreateDeploymentSchema(), _body())
     if body["dry_run"]:
         from ..targets.aci import dry_run
-        return {"dry_run": dry_run(store(), body)}
+        return {"dry_run": dry_run(store(), workspace(), body)}
     return DEPLOYMENT.dump(control.to_view(control.create(store(), body))), 202
 
 
