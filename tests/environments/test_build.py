@@ -192,3 +192,20 @@ def test_curated_azureml_core_env_gives_scripts_the_real_sdk(tmp_path):
     built = materialise(list_curated()["amlocal-azureml-core"], tmp_path / "envs")
     code = "from azureml.core.run import Run; print(type(Run.get_context()).__name__)"
     assert _run_in(built, code) == "_OfflineRun"  # the real SDK's offline run, outside Azure
+
+
+def test_scoring_env_for_a_model_loads_it_without_a_version_warning(tmp_path):
+    import joblib
+    import sklearn
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+
+    from environments.curated import sklearn_scoring_spec
+    X, y = load_iris(return_X_y=True)
+    joblib.dump(DecisionTreeClassifier().fit(X, y), tmp_path / "model.pkl")
+    built = materialise(sklearn_scoring_spec(sklearn.__version__), tmp_path / "envs")
+    code = ("import warnings, joblib, flask, inference_schema\n"
+            "warnings.simplefilter('error')\n"
+            f"model = joblib.load({str(tmp_path / 'model.pkl')!r})\n"
+            "print(model.predict([[5.1, 3.5, 1.4, 0.2]])[0])")
+    assert _run_in(built, code) == "0"

@@ -38,3 +38,22 @@ def test_environments_imports_nothing_else_of_ours():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             assert not {n.split(".")[0] for n in names} & ours, f"{path.name} imports {names}"
+
+
+def test_sklearn_scoring_spec_pins_the_training_version():
+    from environments.curated import sklearn_scoring_spec
+    spec = sklearn_scoring_spec("1.5.2")
+    assert "scikit-learn==1.5.2" in spec.pip and "numpy>=1.24" in spec.pip
+    assert {"flask", "gunicorn", "inference-schema"} <= {requirement_name(r) for r in spec.pip}
+    assert spec.name == "amlocal-sklearn-1.5.2"
+    assert "numpy<2,>=1.24" in sklearn_scoring_spec("1.3.2").pip  # built before numpy 2
+    assert sklearn_scoring_spec("1.5.2").hash != sklearn_scoring_spec("1.5.1").hash
+
+
+def test_sklearn_scoring_spec_refuses_a_non_version():
+    import pytest
+
+    from environments.curated import sklearn_scoring_spec
+    from environments.spec import EnvSpecError
+    with pytest.raises(EnvSpecError, match="'banana' is not a version"):
+        sklearn_scoring_spec("banana")
