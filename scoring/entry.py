@@ -70,8 +70,11 @@ def _converter(param_type: Any) -> Callable[[Any], Any]:
 class EntryScript:
     """A user's score.py: loaded once per worker, run() called per request."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, module_name: str = "entry_module") -> None:
+        # Azure imports the script as "entry_module"; inference-schema keys its registry by module
+        # and function name, so two scripts in one process (tests) need different names.
         self.path = path
+        self.module_name = module_name
         self.decorated = False
         self.parameters: list[inspect.Parameter] = []
         self.wants_headers = False
@@ -84,11 +87,11 @@ class EntryScript:
     def load(self) -> None:
         """Import the script and check init()/run(); raise StartupError naming what is wrong."""
         try:
-            spec = importlib.util.spec_from_file_location("entry_module", self.path)
+            spec = importlib.util.spec_from_file_location(self.module_name, self.path)
             if spec is None or spec.loader is None:
                 raise StartupError(f"Entry script {self.path} cannot be imported as Python")
             module = importlib.util.module_from_spec(spec)
-            sys.modules["entry_module"] = module
+            sys.modules[self.module_name] = module
             spec.loader.exec_module(module)
         except StartupError:
             raise
