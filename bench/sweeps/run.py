@@ -1,0 +1,157 @@
+"""Sweep overhead benchmark (issue 7): a 20-child sweep at concurrency 2 against 20 plain runs.
+
+    .venv/bin/python bench/sweeps/run.py [--children 20] [--concurrency 2] [--repetitions 3]
+
+Starts a real `amlocal serve` on a temporary workspace on 127.0.0.1 whose run limit is the
+sweep's concurrency, so both sides run two scripts at a time. Plain: 20 runs of the same trivial
+script submitted one after another (all queued at once). Sweep: one grid sweep of 20 children.
+Wall time is from the first POST to the last child's recorded end. Repetitions alternate plain
+and sweep; the medians and their ratio are printed. A third figure, plain runs each waited for
+before the next is submitted, shows what running the children two at a time buys.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "bench-token"
+TERMINAL = ("Completed", "Failed", "Canceled")
+SCRIPT = ("import argparse\nfrom azureml.core.run import Run\np = argparse.ArgumentParser()\n"
+          "p.add_argument('--x', type=int, default=0)\n"
+          "Run.get_context().log('score', p.parse_args().x)\n")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def snapshot() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("t.py")
+        info.size = len(SCRIPT.encode())
+        tar.addfile(info, io.BytesIO(SCRIPT.encode()))
+    return buf.getvalue()
+
+
+def ended(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+class Bench:
+    """A session on the service with the three measurements."""
+
+    def __init__(self, url: str):
+        self.url, self.body = url, snapshot()
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {TOKEN}"
+
+    def post(self, path: str, config: dict) -> dict:
+        resp = self.session.post(self.url + path, files={"snapshot": ("s.tgz", self.body)},
+                                 data={"config": json.dumps(config)})
+        resp.raise_for_status()
+        return resp.json()
+
+    def wait(self, run_id: str) -> dict:
+        while (run := self.session.get(f"{self.url}/runs/{run_id}").json())["status"] \
+                not in TERMINAL:
+            time.sleep(0.02)
+        return run
+
+    def plain(self, n: int, one_by_one: bool = False) -> float:
+        t0 = time.time()
+        ids = []
+        for i in range(n):
+            ids.append(self.post("/experiments/plain/runs", {"script": "t.py",
+                                                             "arguments": ["--x", str(i)]})["id"])
+            if one_by_one:
+                self.wait(ids[-1])
+        runs = [self.wait(run_id) for run_id in ids]
+        assert all(r["status"] == "Completed" for r in runs), runs
+        return max(ended(r["end_time"]) for r in runs) - t0
+
+    def sweep(self, n: int, concurrency: int) -> float:
+        t0 = time.time()
+        parent = self.post("/experiments/sweep/sweeps", {
+            "script": "t.py", "sampling": {"type": "grid", "space": {
+                "--x": ["choice", [list(range(n))]]}},
+            "primary_metric": {"name": "score", "goal": "maximize"},
+            "max_total_runs": n, "max_concurrent_runs": concurrency})
+        done = self.wait(parent["id"])
+        assert done["summary"]["children_by_state"] == {"Completed": n}, done["summary"]
+        kids = self.session.get(f"{self.url}/runs/{parent['id']}/children").json()["children"]
+        return max(ended(self.session.get(f"{self.url}/runs/{c['run_id']}").json()["end_time"])
+                   for c in kids) - t0
+
+
+def start_service(ws: str, port: int, concurrency: int) -> subprocess.Popen:
+    env = {**os.environ, "AMLOCAL_API_TOKEN": TOKEN,
+           "AMLOCAL_MAX_CONCURRENT_RUNS": str(concurrency)}
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port),
+                             "--workspace", ws], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/health", timeout=5).ok:
+                return proc
+        except requests.RequestException:  # not listening yet, or slow to answer
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("service did not start")
+        time.sleep(0.05)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--children", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--repetitions", type=int, default=3)
+    args = parser.parse_args()
+    port, ws = free_port(), tempfile.mkdtemp(prefix="amlocal-bench-")
+    proc = start_service(ws, port, args.concurrency)
+    try:
+        bench = Bench(f"http://127.0.0.1:{port}")
+        bench.plain(2)  # warm the page cache and the interpreter before timing
+        plain, sweep = [], []
+        for _ in range(args.repetitions):
+            plain.append(bench.plain(args.children))
+            sweep.append(bench.sweep(args.children, args.concurrency))
+        serial = bench.plain(args.children, one_by_one=True)
+        p, s = statistics.median(plain), statistics.median(sweep)
+        result = {"children": args.children, "concurrency": args.concurrency,
+                  "plain_s": [round(x, 2) for x in plain], "sweep_s": [round(x, 2) for x in sweep],
+                  "plain_median_s": round(p, 2), "sweep_median_s": round(s, 2),
+                  "sweep_over_plain": round(s / p, 3), "plain_one_by_one_s": round(serial, 2)}
+        print(json.dumps(result, indent=2))
+        print(f"\n| {args.children} trivial scripts, 2 at a time | wall time (median of "
+              f"{args.repetitions}) |\n|---|---|\n| plain runs, queued one after another | "
+              f"{p:.2f} s |\n| sweep children (concurrency {args.concurrency}) | {s:.2f} s "
+              f"({(s / p - 1) * 100:+.1f} %) |\n| plain runs, each awaited before the next | "
+              f"{serial:.2f} s |")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        shutil.rmtree(ws, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
