@@ -16,7 +16,7 @@ from training.sweeps import (ChildRun, Policy, Sampler, SweepConfig, Trial, best
                              build_policy, build_sampler, child_arguments, parse_sweep_config)
 
 from .store import ACTIVE, Run, Store
-from .store.sweeps import CANCEL_REASON, child_parameters
+from .store.sweeps import CANCEL_REASON, SYSTEM_TAG, child_parameters
 
 log = logging.getLogger("amlocal.sweeper")
 ALL_FAILED = "All {n} child runs failed; the first failure: {first}"
@@ -76,6 +76,9 @@ class SweepController:
             return
         children = self.store.list_children(parent_id)
         self.settle_reasons(children)
+        untagged = [c for c in children if f"{SYSTEM_TAG}{c.id}" not in parent.tags]
+        if untagged:  # an agent stopped between creating a child and tagging the parent
+            self.store.tag_parent(parent_id, untagged)
         halt = self.halt_reason(parent, plan)
         if halt:
             self.store.set_sweep_stop_reason(parent_id, halt)

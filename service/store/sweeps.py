@@ -10,6 +10,7 @@ from .base import StoreBase, dumps, loads
 
 SWEEP_KIND = "sweep"
 HYPERPARAMETERS = "hyperparameters"  # the child's property holding its sampled values (JSON)
+SYSTEM_TAG = "_aml_system_"  # + child id: the parent's tag with that child's values (as Azure)
 CANCEL_REASON = "cancel_reason"  # the child's property holding why the controller canceled it
 
 
@@ -32,6 +33,11 @@ def child_parameters(run: Any) -> dict:
     """A child run's sampled values, typed, from its `hyperparameters` property."""
     raw = run.properties.get(HYPERPARAMETERS)
     return json.loads(raw) if isinstance(raw, str) else dict(raw or {})
+
+
+def user_tags(tags: dict) -> dict:
+    """A parent's tags without the per-child ones Azure keeps there (what children inherit)."""
+    return {k: v for k, v in tags.items() if not k.startswith(SYSTEM_TAG)}
 
 
 class SweepStore(StoreBase):
@@ -95,12 +101,16 @@ class SweepStore(StoreBase):
         encoded = json.dumps(params)
         child = self.create_run(parent.experiment, parent.script, arguments,  # type: ignore[attr-defined]
                                 parent.snapshot_sha256, environment=parent.environment,
-                                tags=dict(parent.tags), timeout_s=parent.timeout_s,
+                                tags=user_tags(parent.tags), timeout_s=parent.timeout_s,
                                 parent_id=parent.id, run_id=child_id,
                                 properties={HYPERPARAMETERS: encoded})
-        # Azure keeps each child's values on the parent too, as tag _aml_system_<child id>.
-        self.update_run_tags(parent.id, {f"_aml_system_{child_id}": encoded})  # type: ignore[attr-defined]
+        self.tag_parent(parent.id, [child])
         return child
+
+    def tag_parent(self, parent_id: str, children: list[Any]) -> None:
+        """Azure keeps each child's values on the parent too, as tag _aml_system_<child id>."""
+        self.update_run_tags(parent_id, {f"{SYSTEM_TAG}{c.id}": c.properties[HYPERPARAMETERS]  # type: ignore[attr-defined]
+                                         for c in children})
 
     def cancel_child(self, child_id: str, reason: str) -> None:
         """Flag a child for cancelling and keep the reason (a policy's, a deadline) in its properties."""

@@ -92,6 +92,15 @@ def test_a_sweep_is_a_queued_parent_with_its_stored_config(client):
     assert client.get(f"/runs/{parent['id']}/children").get_json() == {"children": []}
 
 
+def test_a_bayesian_sweep_is_accepted_quietly_with_azure_notes(client):
+    resp = submit(client, with_(sampling__type="bayesian",
+                                sampling__space={"--c": ["uniform", [0.1, 2]],
+                                                 "--kernel": KERNELS}))
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    notes = resp.get_json()["sweep"]["notes"]
+    assert any("Recommended value: 40" in note for note in notes)
+
+
 def _sweep_with_children(client, app, goal="maximize"):
     parent = submit(client, with_(primary_metric__goal=goal)).get_json()
     store = app.config["STORE"]

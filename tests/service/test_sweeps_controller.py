@@ -87,6 +87,8 @@ def test_grid_keeps_two_children_going_then_completes(store, controller):
         controller.tick()
         assert sum(s not in ("Completed",) for s in states(store, parent.id)) <= 2
     assert states(store, parent.id) == ["Completed"] * 6
+    assert store.list_children(parent.id)[5].tags == {"team": "a"}  # not the parent's system tags
+    assert len(store.get_run(parent.id).tags) == 7
     done = store.get_run(parent.id)
     assert done.status == "Completed", done.error
     assert list(done.status_times) == ["NotStarted", "Queued", "Preparing", "Running",
