@@ -37,6 +37,7 @@ setup(
         "filelock>=3.12",
         "optuna>=3.4",
         "uv>=0.4",
+        "packaging>=23.0",
     ],
     extras_require={
         "azure": ["azureml-core>=1.60"],
