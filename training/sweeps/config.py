@@ -72,13 +72,17 @@ class SweepConfig:
             "space": {name: e.to_json() for name, e in self.sampling.space.items()}}
         if self.sampling.seed is not None:
             sampling["seed"] = self.sampling.seed
-        return {"sampling": sampling,
-                "primary_metric": {"name": self.primary_metric.name,
-                                   "goal": self.primary_metric.goal},
-                "max_total_runs": self.max_total_runs,
-                "max_concurrent_runs": self.max_concurrent_runs,
-                "max_duration_minutes": self.max_duration_minutes,
-                "policy": policy}
+        d = {"sampling": sampling,
+             "primary_metric": {"name": self.primary_metric.name,
+                                "goal": self.primary_metric.goal},
+             "max_total_runs": self.max_total_runs,
+             "max_concurrent_runs": self.max_concurrent_runs,
+             "max_duration_minutes": self.max_duration_minutes,
+             "policy": policy}
+        if self.max_concurrent_runs > MAX_CONCURRENT_RUNS:
+            # Only the default (= max_total_runs) exceeds the bound; given explicitly it is refused.
+            del d["max_concurrent_runs"]
+        return d
 
 
 def _expects(obj: str, condition: str) -> str:
@@ -257,7 +261,7 @@ def parse_sweep_config(d: dict) -> SweepConfig:
     metric = _parse_primary_metric(d.get("primary_metric"))
     total = _int(d, "max_total_runs", "max_total_runs", None, 1, MAX_TOTAL_RUNS)
     concurrent = _int(d, "max_concurrent_runs", "max_concurrent_runs", total, 1,
-                      max(total, MAX_CONCURRENT_RUNS) if "max_concurrent_runs" not in d
+                      max(total, MAX_CONCURRENT_RUNS) if d.get("max_concurrent_runs") is None
                       else MAX_CONCURRENT_RUNS)
     duration = _int(d, "max_duration_minutes", "max_duration_minutes", MAX_DURATION_MINUTES,
                     1, None)
