@@ -197,3 +197,11 @@ def test_a_restarted_controller_replays_the_drawn_seed(store, controller):
                         max_total_runs=5)
     assert drive(seeded) == resumed and len(set(resumed)) == 5
     assert {store.get_run(p.id).status for p in (unseeded, seeded)} == {"Completed"}
+
+
+def test_a_large_sweep_without_a_concurrency_reparses_its_stored_config(store, controller):
+    # max_concurrent_runs defaults to max_total_runs, which may exceed the explicit bound of 100.
+    parent = make_sweep(store, max_total_runs=150, max_concurrent_runs=None,
+                        sampling={"type": "random", "space": {"--c": ["uniform", [0, 1]]}})
+    controller.tick()
+    assert len(store.list_children(parent.id)) == controller.settings.max_concurrent_runs
