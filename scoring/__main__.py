@@ -36,6 +36,9 @@ def _extra_binds(health_port: int | None, reuse_port: bool) -> None:
                 self.cfg.set("bind", [*self.cfg.bind, f"{self.settings.host}:{health_port}"])
             if reuse_port:
                 self.cfg.set("reuse_port", True)
+                # Load the script and model in the master before binding (Azure's WORKER_PRELOAD):
+                # a new generation's listener then never queues connections behind booting workers.
+                self.cfg.set("preload_app", True)
 
     server.ScoringServer = Server
 
