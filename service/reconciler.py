@@ -225,13 +225,16 @@ class DeploymentReconciler:
         self.store.set_deployment_runtime(dep.name, {"serving": dep.runtime.get("serving"),
                                                      "pending": runtime})
         try:
-            wait_healthy(f"http://127.0.0.1:{health_port}/", lambda: target.is_running(runtime),
-                         cancelled=lambda: self._superseded(dep.name),
-                         log_text=lambda: target.logs(runtime, 400))
+            took = wait_healthy(f"http://127.0.0.1:{health_port}/",
+                                lambda: target.is_running(runtime),
+                                cancelled=lambda: self._superseded(dep.name),
+                                log_text=lambda: target.logs(runtime, 400))
         except (StartFailed, Cancelled):
             target.kill_group(runtime)
             self.store.set_deployment_runtime(dep.name, {"serving": dep.runtime.get("serving")})
             raise
+        log.info("deployment %s: generation %s healthy %.2f s after start", dep.name, generation,
+                 took)
         return runtime
 
     def _resources(self, spec: dict) -> dict:

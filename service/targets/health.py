@@ -9,7 +9,9 @@ import requests
 
 HEALTH_TRIES = 30          # Azure's LocalWebservice: 30 tries, 1 s apart
 HEALTH_INTERVAL_S = 1.0
-FIRST_POLL_S = 0.05        # poll faster at first; the deadline stays Azure's
+FIRST_POLL_S = 0.02        # poll faster at first; the deadline stays Azure's
+FAST_PHASE_S = 10.0        # poll at most every MAX_FAST_POLL_S during this phase
+MAX_FAST_POLL_S = 0.1
 CRASHED = "Error: Container has crashed. Did your init method fail?"
 TIMED_OUT = "Error: Connection to container has timed out. Did your init method fail?"
 _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)|"
@@ -54,7 +56,8 @@ def wait_healthy(url: str, is_running: Callable[[], bool],
         if time.monotonic() - started > timeout_s:
             raise StartFailed(TIMED_OUT)
         time.sleep(interval)  # a real wait between polls of another process, not a test sleep
-        interval = min(HEALTH_INTERVAL_S, interval * 1.5)
+        cap = MAX_FAST_POLL_S if time.monotonic() - started < FAST_PHASE_S else HEALTH_INTERVAL_S
+        interval = min(cap, interval * 1.5)
 
 
 def init_error(log: str) -> str:
