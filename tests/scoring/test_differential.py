@@ -105,6 +105,7 @@ COMMON = [
 CASES: dict[str, tuple[str, dict[str, str], list[Exchange]]] = {
     "undecorated": (scripts.UNDECORATED, {}, COMMON + [
         Exchange("POST", "/score", b'{"a": [1, 2.5, "x", null]}', JSON),
+        Exchange("POST", "/score", b'{"no": "content type"}'),
         Exchange("POST", "/score", b'"just a string"', {"Content-Type": "text/plain"}),
         Exchange("POST", "/score", b"not json at all", {"Content-Type": "text/plain"}),
         Exchange("POST", "/score", b"\xff\xfe", {"Content-Type": "text/plain"}),
@@ -194,5 +195,12 @@ def test_documented_differences_are_real(pair: Callable) -> None:
         assert _send(peer.url, exchange).status_code == their_status
         mine = _send(ours.url, exchange)
         assert mine.status_code == our_status and "parameter" in mine.json()["message"]
-    undecorated_body = json.dumps({"no": "content type"}).encode()
-    assert undecorated_body  # (the undecorated no-Content-Type case is exercised in test_lifecycle)
+
+
+def test_undecorated_run_gets_a_form_encoded_body(pair: Callable) -> None:
+    """azmlinfsrv hands run() an empty string when the body is form-encoded (curl -d); we hand the body."""
+    peer, ours = pair(scripts.UNDECORATED, {})
+    body = json.dumps({"form": "encoded"}).encode()
+    exchange = Exchange("POST", "/score", body, {"Content-Type": "application/x-www-form-urlencoded"})
+    assert _send(peer.url, exchange).json() == {"echo": None, "type": "str"}
+    assert _send(ours.url, exchange).json() == {"echo": {"form": "encoded"}, "type": "str"}

@@ -162,3 +162,17 @@ def test_killed_worker_is_replaced(start_server: Callable[..., Server], write_sc
                         message="the replacement worker answering")
     assert answered in replacement and answered != victim
     assert server.process.poll() is None
+
+
+def test_console_script_and_missing_entry_script(start_server: Callable[..., Server], write_script: Callable,
+                                                  tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    console = str(Path(sys.executable).parent / "amlocal-scoring")
+    script = write_script("score.py", PID_SCRIPT)
+    server = start_server(script, command=[console, "--entry_script", str(script), "--port", "{port}",
+                                           "--host", "127.0.0.1"]).wait_ready()
+    assert isinstance(server.post("{}").json(), int)
+    missing = subprocess.run([console], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                             env={k: v for k, v in os.environ.items() if k != "AZUREML_ENTRY_SCRIPT"})
+    assert missing.returncode == 1 and "--entry_script" in missing.stderr
