@@ -49,23 +49,24 @@ def _errors(row: dict[str, float], load: str) -> str:
 def markdown_table(table: dict[tuple[str, int], dict[str, float]], order: list[str]) -> str:
     """The medians as a markdown table, servers in `order`, 1 then 2 workers."""
     lines = ["| server | workers | 1 row, 16 conns (req/s) | 1000 rows, 16 conns (req/s) | "
-             "p50 / p99, 1 conn, 1 row (ms) | p99 1000 rows (ms) | worker RSS, sum (MiB) | "
-             "start-up (s) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "p50 / p99, 1 conn, 1 row (ms) | p99 1000 rows (ms) | server CPU µs/req, 1 row / "
+             "1000 rows | worker RSS, sum (MiB) | start-up (s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for (server, workers) in sorted(table, key=lambda k: (order.index(k[0]), k[1])):
         row = table[(server, workers)]
         lines.append(
             f"| {server} | {workers} | {row['rows1_c16.rps']:,.0f}{_errors(row, 'rows1_c16')} | "
             f"{row['rows1000_c16.rps']:,.0f}{_errors(row, 'rows1000_c16')} | "
             f"{row['rows1_c1.p50_ms']:.2f} / {row['rows1_c1.p99_ms']:.2f}{_errors(row, 'rows1_c1')} | "
-            f"{row['rows1000_c16.p99_ms']:.1f} | {row['worker_rss_mib']:.0f} | "
+            f"{row['rows1000_c16.p99_ms']:.1f} | {row.get('rows1_c16.cpu_us_per_req', 0):.0f} / "
+            f"{row.get('rows1000_c16.cpu_us_per_req', 0):.0f} | {row['worker_rss_mib']:.0f} | "
             f"{row['startup_s']:.2f} |")
     return "\n".join(lines)
 
 
 def ratios(table: dict[tuple[str, int], dict[str, float]], ours: str, peer: str
            ) -> dict[int, dict[str, float]]:
-    """ours/peer per worker count for req/s, p50 and worker RSS (above 1 is better for req/s only)."""
+    """ours/peer per worker count for req/s, p50, CPU per request and worker RSS."""
     result = {}
     for (server, workers), row in table.items():
         other = table.get((peer, workers))
@@ -73,20 +74,28 @@ def ratios(table: dict[tuple[str, int], dict[str, float]], ours: str, peer: str
             continue
         result[workers] = {name: row[name] / other[name] for name in
                            ("rows1_c16.rps", "rows1000_c16.rps", "rows1_c1.p50_ms",
-                            "worker_rss_mib") if other.get(name)}
+                            "rows1_c16.cpu_us_per_req", "rows1000_c16.cpu_us_per_req",
+                            "worker_rss_mib") if other.get(name) and name in row}
     return result
+
+
+def _times(figures: dict[str, float], name: str) -> str:
+    """A ratio as "0.42×", or a dash when a run lacked the figure."""
+    return f"{figures[name]:.2f}×" if name in figures else "–"
 
 
 def ratio_lines(table: dict[tuple[str, int], dict[str, float]],
                 pairs: list[tuple[str, str]]) -> list[str]:
     """Markdown rows of ours/azmlinfsrv ratios for each pair present in the table."""
     lines = ["| ours / peer | workers | 1 row, 16 conns req/s | 1000 rows req/s | p50 1 conn | "
-             "worker RSS |", "|---|---|---|---|---|---|"]
+             "CPU/req 1 row | CPU/req 1000 rows | worker RSS |", "|---|---|---|---|---|---|---|---|"]
     for ours, peer in pairs:
         for workers, figures in sorted(ratios(table, ours, peer).items()):
             lines.append(f"| {ours} / {peer} | {workers} | {figures['rows1_c16.rps']:.2f}× | "
                          f"{figures['rows1000_c16.rps']:.2f}× | {figures['rows1_c1.p50_ms']:.2f}× "
-                         f"| {figures['worker_rss_mib']:.2f}× |")
+                         f"| {_times(figures, 'rows1_c16.cpu_us_per_req')} | "
+                         f"{_times(figures, 'rows1000_c16.cpu_us_per_req')} | "
+                         f"{figures['worker_rss_mib']:.2f}× |")
     return lines
 
 

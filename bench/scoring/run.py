@@ -99,10 +99,16 @@ def measure(server: servers.RunningServer, f: fx.Fixtures, scripts: dict, wrk: s
         for size in ("one", "big"):
             wrkload.run_wrk(wrk, wrkload.LOADS[0], scripts[(kind, size)], server.score_url, warmup)
     sample = {"server": server.spec.name, "workers": server.workers,
-              "startup_s": server.startup_s, "loadavg_1m": os.getloadavg()[0], **servers.memory(server), "loads": {}}
+              "startup_s": server.startup_s, "loadavg_1m": os.getloadavg()[0],
+              **servers.memory(server), "loads": {}}
     for workload in wrkload.LOADS:
-        sample["loads"][workload.name] = wrkload.run_wrk(
-            wrk, workload, scripts[(kind, workload.body)], server.score_url, duration)
+        # The server's own CPU per request barely moves when other sessions load the machine.
+        cpu_before = servers.cpu_seconds(server.process.pid)
+        figures = wrkload.run_wrk(wrk, workload, scripts[(kind, workload.body)], server.score_url,
+                                  duration)
+        cpu = servers.cpu_seconds(server.process.pid) - cpu_before
+        figures["cpu_us_per_req"] = cpu * 1e6 / figures["requests"] if figures["requests"] else 0.0
+        sample["loads"][workload.name] = figures
     sample["worker_rss_after_mib"] = servers.memory(server)["worker_rss_mib"]
     return sample
 
@@ -122,7 +128,7 @@ def run_once(spec: servers.ServerSpec, workers: int, f: fx.Fixtures, scripts: di
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=4, help="whole seconds per wrk run (4)")
+    parser.add_argument("--duration", type=int, default=3, help="whole seconds per wrk run (3)")
     parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up load, 0: none (1)")
     parser.add_argument("--repetitions", type=int, default=3, help="interleaved repetitions (3)")
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated (1,2)")

@@ -208,6 +208,22 @@ def rss_kib(pid: int) -> int:
     raise ServerError(f"no VmRSS for pid {pid}")
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by `pid` and every process below it."""
+    total = 0
+    for each in [pid] + descendants(pid):
+        try:
+            with open(f"/proc/{each}/stat", encoding="utf-8") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited while we looked
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
 def memory(server: RunningServer) -> dict[str, float]:
     """Summed RSS (MiB) of the workers and of the whole process tree, and how many workers were seen."""
     workers = worker_pids(server.process.pid)

@@ -10,8 +10,10 @@ def sample(server, workers, rps1, rps1000, p50, rss=100.0, non_2xx=0):
     """A raw sample shaped as run.measure() returns it."""
     return {"server": server, "workers": workers, "startup_s": 1.0, "worker_rss_mib": rss,
             "tree_rss_mib": rss + 20, "workers_seen": workers, "loads": {
-                "rows1_c16": {"rps": rps1, "p99_ms": 2.0, "non_2xx": non_2xx, "socket_errors": 0},
-                "rows1000_c16": {"rps": rps1000, "p99_ms": 30.0, "non_2xx": 0, "socket_errors": 0},
+                "rows1_c16": {"rps": rps1, "p99_ms": 2.0, "non_2xx": non_2xx, "socket_errors": 0,
+                              "cpu_us_per_req": 1e6 / rps1},
+                "rows1000_c16": {"rps": rps1000, "p99_ms": 30.0, "non_2xx": 0, "socket_errors": 0,
+                                 "cpu_us_per_req": 1e6 / rps1000},
                 "rows1_c1": {"rps": 1000.0, "p50_ms": p50, "p99_ms": 2 * p50, "non_2xx": 0,
                              "socket_errors": 0}}}
 
@@ -38,6 +40,7 @@ def test_ratios_are_ours_over_the_peer():
     assert figures["rows1_c16.rps"] == pytest.approx(1800 / 1100)
     assert figures["rows1000_c16.rps"] == pytest.approx(310 / 200)
     assert figures["rows1_c1.p50_ms"] == pytest.approx(0.4 / 0.6)
+    assert figures["rows1_c16.cpu_us_per_req"] == pytest.approx((1e6 / 1800) / (1e6 / 1100))
 
 
 def test_targets_report_met_and_missed():
@@ -57,6 +60,7 @@ def test_markdown_table_orders_servers_and_flags_errors():
     assert [row.split("|")[1].strip() for row in rows] == ["azml", "ours"]
     assert "1,100" in rows[0] and "⚠2 errors" in rows[1]
     assert "| ours / azml | 1 | 1.64× |" in text
+    assert "| 909 / 5000 |" in rows[0]  # CPU µs per request, 1 row / 1000 rows
 
 
 def test_render_without_the_peer_has_no_ratios():

@@ -1,6 +1,7 @@
 """Process handling of the bench against a real gunicorn: start-up time, workers, RSS, loopback, stop."""
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -90,3 +91,18 @@ def test_a_server_that_exits_is_a_server_error(tmp_path):
                               body_kind="azureml", predictions=lambda body: body)
     with pytest.raises(servers.ServerError, match="exit code 3"):
         servers.start_server(spec, 1, dict(os.environ), tmp_path, tmp_path / "log")
+
+
+def test_cpu_seconds_sums_the_process_tree(tmp_path):
+    burn = ("import subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-c', "
+            "'import time\\nt = time.process_time()\\nwhile time.process_time() - t < 0.3: pass\\n"
+            "time.sleep(60)'])\n"
+            "time.sleep(60)\n")
+    process = subprocess.Popen([sys.executable, "-c", burn])
+    try:
+        wait_for(lambda: servers.cpu_seconds(process.pid) >= 0.3, timeout=30,
+                 message="the child's CPU counted under its parent")
+        assert len(servers.descendants(process.pid)) == 1
+    finally:
+        servers.stop_server(process)
