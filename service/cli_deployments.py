@@ -119,6 +119,17 @@ def wait_settled(client: Client, name: str, generation: int,
         time.sleep(0.1)
 
 
+def deploy_and_wait(client: Client, name: str, models: list[str], target: str = "local",
+                    inference_config: dict | None = None, **deployment_config) -> dict:
+    """Deploy and wait until it serves or fails (for the quickstart / main job); returns it."""
+    body = {"name": name, "models": models, "overwrite": True,
+            "deployment_config": {"target": target, **deployment_config}}
+    if inference_config is not None:
+        body["inference_config"] = inference_config
+    dep = client.post("/deployments", json=body)
+    return wait_settled(client, name, dep["generation"])
+
+
 def _report(args, dep: dict, client: Client) -> int:
     if not getattr(args, "no_wait", False):
         dep = wait_settled(client, dep["name"], dep["generation"])

@@ -71,6 +71,17 @@ def test_custom_deployment_with_the_iris_score_py(svc):
     assert resp.status_code == 200 and resp.json() == [0, 2]
 
 
+def test_custom_deployment_from_a_runs_snapshot(svc):
+    model = register_model(svc.workspace, "sklearn-iris", iris_model())
+    run = svc.submit({"src/score.py": Path(IRIS_ENTRY_SCRIPT).read_text(),
+                      "train.py": "print('trained')"}, "train.py")
+    deploy(svc, "iris-from-run", [model], inference_config={
+        "entry_script": "src/score.py", "source": {"run_id": run["id"]}})
+    dep = wait_state(svc, "iris-from-run")
+    assert dep["state"] == "Healthy", dep
+    assert score(dep["scoring_uri"]).json() == [0, 2]
+
+
 def test_init_that_raises_is_failed_with_its_message(svc):
     model = register_model(svc.workspace, "sklearn-iris", iris_model())
     deploy(svc, "broken", [model], inference_config={
