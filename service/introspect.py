@@ -25,6 +25,7 @@ from . import introspect_child
 log = logging.getLogger("amlocal.introspect")
 DEFAULT_TIMEOUT_S = 10.0
 STARTUP_ALLOWANCE_S = 10.0  # a fresh interpreter's imports, on top of the limit
+READY_TIMEOUT_S = 120.0  # the fork server's one-time imports on a loaded machine
 CHILD_SCRIPT = Path(introspect_child.__file__)
 MAX_MESSAGE = 1024 * 1024
 PRELOAD = ["joblib", "numpy", "scipy", "sklearn.base", "sklearn.pipeline",
@@ -61,19 +62,36 @@ class ForkServerClient:
                                      stdin=subprocess.DEVNULL)
         theirs.close()
         self.control = ours  # when this process dies the server reads EOF and exits
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Wait for the server's preload (once): it does not count against a model's limit."""
+        with self._ready_lock:
+            if self._ready:
+                return
+            self.control.settimeout(timeout_s)
+            try:
+                message = self.control.recv(64)
+            finally:
+                self.control.settimeout(None)
+            if not message:
+                raise OSError("the introspection server exited while starting")
+            self._ready = True
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def ask(self, model_file: Path | None, timeout_s: float) -> tuple[list[bytes], dict]:
         """Send one request; return the child's JSON lines and the server's exit record."""
+        self.wait_ready()
         mine, child = socket.socketpair()
         try:
             request = {"model_file": None if model_file is None else str(model_file),
                        "timeout_s": timeout_s}
             socket.send_fds(self.control, [json.dumps(request).encode()], [child.fileno()])
             child.close()
-            # The server enforces the limit; this margin covers its first preload only.
+            # The server enforces the limit; this margin is for a server that stalls.
             mine.settimeout(timeout_s + STARTUP_ALLOWANCE_S)
             lines, ending = _read_lines(mine)
         finally:
@@ -112,7 +130,7 @@ def fork_server() -> ForkServerClient:
 
 
 def warm_up() -> None:
-    """Start the fork server now, so the first registration does not wait for its imports."""
+    """Start the fork server now (it imports in the background), so registrations need not wait."""
     fork_server()
 
 

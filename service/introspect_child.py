@@ -219,7 +219,9 @@ def serve(control_fd: int, preload: list[str]) -> int:
             importlib.import_module(name)
         except Exception:  # a missing optional package only costs speed
             pass
-    ForkServer(socket.socket(fileno=control_fd)).run()
+    control = socket.socket(fileno=control_fd)
+    control.send(json.dumps({"ready": True}).encode())
+    ForkServer(control).run()
     return 0
 
 

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from flask import Blueprint, current_app, request, send_file
 
 from ..errors import BadRequest, Conflict
-from ..introspect import DEFAULT_TIMEOUT_S, Introspection, failed, introspect
+from ..introspect import DEFAULT_TIMEOUT_S, Introspection, failed, introspect, warm_up
 from ..introspect_child import MODEL_SUFFIXES, find_model_files
 from ..openapi import doc, load
 from ..runfiles import list_run_files, resolve_run_file
@@ -205,6 +205,11 @@ def _fields() -> tuple[dict, list | None]:
 
 
 # -- routes -----------------------------------------------------------------------------------
+
+@bp.before_request
+def _warm_up_introspection() -> None:
+    warm_up()  # any model request starts the fork server's imports; a no-op once it runs
+
 
 @bp.post("/models")
 @doc(REGISTER_SUMMARY, body=RegisterSchema, response=ModelSchema, status=201,
