@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from . import __version__
 from .entry import EntryScript
 from .errors import (InternalError, PayloadTooLarge, RunFailed, RunTimeout, ScoringError, Unauthorized)
 from .handling import Reply, ScoreRequest, error_reply, handle_score, request_ids
@@ -49,8 +50,7 @@ class ScoringApp:
         self.script = script
         self.metrics = metrics or Metrics()
         self.keys = tuple(key.encode() for key in settings.scoring_keys)
-        self.base_headers = ([("x-ms-server-version", settings.server_version)]
-                             if settings.server_version else [])
+        self.base_headers = [("x-ms-server-version", settings.server_version or f"amlocal-scoring/{__version__}")]
         self.flask = create_flask_app(self, Swagger(script.run_function, settings.app_root or "."))
 
     def authorize(self, authorization: str | None) -> None:

@@ -34,6 +34,19 @@ def configure_logging() -> None:
     logger.propagate = False
 
 
+def model_dir_tree(root: str, limit: int = 200) -> list[str]:
+    """Up to `limit` lines of the model folder's tree (what init() could have found)."""
+    lines = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        depth = os.path.relpath(folder, root).count(os.sep) + (folder != root)
+        lines.append("    " * depth + os.path.basename(folder.rstrip(os.sep)) + os.sep)
+        lines.extend("    " * (depth + 1) + name for name in sorted(files))
+        if len(lines) >= limit:
+            return lines[:limit] + ["..."]
+    return lines or [f"{root} (missing or empty)"]
+
+
 def load_worker_app(settings: Settings) -> Any:
     """In a worker: import the script, call init() once, build the WSGI app; exit 3 on failure."""
     from .app import ScoringApp
@@ -49,6 +62,8 @@ def load_worker_app(settings: Settings) -> Any:
         # The traceback matters when the user's code raised; a missing run() needs one clear line.
         cause = err.__cause__
         logger.error("Scoring server cannot start: %s", err, exc_info=cause if cause else None)
+        if settings.model_dir:
+            logger.error("AZUREML_MODEL_DIR holds:\n%s", "\n".join(model_dir_tree(settings.model_dir)))
         sys.exit(WORKER_BOOT_ERROR)
     logger.info("Users's init has completed successfully in %.1f ms", init_ms)
     logger.info("Scoring timeout is set to %d ms", settings.scoring_timeout_ms)
