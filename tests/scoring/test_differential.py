@@ -30,7 +30,7 @@ UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9
 IGNORED_HEADERS = {
     "date",                 # the clock
     "connection",           # ours keeps connections alive (gthread); azmlinfsrv's sync worker closes them
-    "x-ms-server-version",  # azmlinfsrv/1.5.1 vs ours (only when HTTP_X_MS_SERVER_VERSION is set)
+    "x-ms-server-version",  # azmlinfsrv/1.5.1 vs amlocal-scoring/0.1.0 (HTTP_X_MS_SERVER_VERSION overrides)
     "allow",                # ours lists the methods on 405, as HTTP requires; azmlinfsrv omits it
 }
 

@@ -55,6 +55,7 @@ def test_nocode_needs_exactly_one_model_file(start_server: Callable[..., Server]
     server = start_server(NOCODE_ENTRY_SCRIPT, model_dir)
     assert server.wait_exit() == 3
     assert f"Expected exactly one model file (.joblib, .pkl, .pickle)" in server.log and found in server.log
+    assert "AZUREML_MODEL_DIR holds:" in server.log
 
 
 def test_nocode_rows_by_feature_name(start_server: Callable[..., Server], tmp_path: Path) -> None:
