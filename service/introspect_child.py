@@ -214,6 +214,7 @@ def serve(control_fd: int, preload: list[str]) -> int:
     """Import `preload` once, then fork a child per request (see ForkServer)."""
     for key in [k for k in os.environ if k.startswith(SECRET_PREFIX)]:
         del os.environ[key]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the API; we end at its EOF
     for name in preload:
         try:
             importlib.import_module(name)
