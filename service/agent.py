@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Protocol
 
-from training.executor import Executor, RunHooks, RunResult, RunSpec
+from training.executor import Executor, RunHooks, RunPreparationError, RunResult, RunSpec
 
 from .settings import Settings, load_settings
 from .store import Run, Store
@@ -103,6 +103,10 @@ class RunQueue:
     def _execute(self, run: Run) -> None:
         try:
             result = self.executor.execute(self._spec(run), StoreHooks(self.store, run.id))
+        except RunPreparationError as err:  # prepare() refused it (its environment did not build)
+            log.warning("run %s: %s", run.id, err)
+            result = RunResult("Failed", None, {"message": str(err), "exit_code": None,
+                                                "stderr_tail": ""})
         except Exception as err:  # an agent bug must not leave the run hanging
             log.exception("run %s: internal error", run.id)
             result = RunResult("Failed", None, {"message": f"amlocal could not execute the run: "
