@@ -93,7 +93,8 @@ class ScoringServer(BaseApplication):
             "bind": [f"{s.host}:{s.port}"],
             "workers": s.worker_count,
             "worker_class": s.worker_class,
-            "threads": s.worker_threads,
+            # gunicorn turns "sync" into gthread when threads > 1.
+            "threads": s.worker_threads if s.worker_class == "gthread" else 1,
             "timeout": s.worker_timeout,
             "keepalive": 75,
             "accesslog": None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -82,10 +83,28 @@ def test_run_exception_is_500_with_request_id_and_traceback_only_in_log(
     assert re.search(r"request req-42: .*\nTraceback", server.log)
 
 
+SLEEPING = """
+import time
+def init():
+    pass
+def run(data):
+    time.sleep(30)
+    return "done"
+"""
+
+
+@pytest.mark.parametrize("worker_class, source", [
+    pytest.param("gthread", scripts.SLOW, id="gthread-busy-run"),
+    pytest.param("sync", SLEEPING, id="sync-sleeping-run"),  # SIGALRM interrupts even a sleep, as in Azure
+])
 def test_slow_run_times_out_and_the_server_keeps_answering(start_server: Callable[..., Server],
-                                                           write_script: Callable) -> None:
-    server = start_server(write_script("score.py", scripts.SLOW), env={"SCORING_TIMEOUT_MS": "300"}).wait_ready()
+                                                           write_script: Callable, worker_class: str,
+                                                           source: str) -> None:
+    server = start_server(write_script("score.py", source),
+                          env={"SCORING_TIMEOUT_MS": "300", "WORKER_CLASS": worker_class}).wait_ready()
+    started = time.monotonic()
     response = server.post("{}")
+    assert time.monotonic() - started < 4
     assert_error(response, 500, "Scoring timeout after 300 ms")
     assert response.headers["x-ms-run-function-failed"] == "True"
     assert requests.get(server.url + "/", timeout=10).text == "Healthy"
