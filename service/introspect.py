@@ -3,9 +3,10 @@
 Unpickling runs code, so it never happens in the API process. For a model from the service's own
 interpreter, children are forked from a pre-warmed fork server (`introspect_child.py --serve`, one
 per API process, which imports numpy, scipy and scikit-learn once): a fresh interpreter spends
-~1 s importing scikit-learn, a fork a few ms. A run made with another interpreter (its environment's) gets that
-interpreter running `introspect_child.py`. Either way the child has a time limit and is killed at
-it; a failure is recorded as `{"status": "failed", "reason": ...}`, never raised.
+~1 s importing scikit-learn, a fork a few ms. A run made with another interpreter (its
+environment's) gets that interpreter running `introspect_child.py`. Either way the child has a
+time limit and is killed at it; a failure is recorded as `{"status": "failed", "reason": ...}`,
+never raised.
 """
 from __future__ import annotations
 
@@ -124,7 +125,12 @@ def fork_server() -> ForkServerClient:
     """This process's fork server, started on first use (and again if it died)."""
     global _server
     with _lock:
-        if _server is None or not _server.alive():
+        if _server is not None and not _server.alive():
+            log.warning("the introspection server exited with %s; starting another",
+                        _server.proc.returncode)
+            _server.control.close()
+            _server = None
+        if _server is None:
             _server = ForkServerClient()
         return _server
 
@@ -168,7 +174,10 @@ def _parse(messages: list[bytes], model_file: Path | None, problem: str | None) 
 
 def _in_fork(model_file: Path | None, timeout_s: float) -> Introspection:
     try:
-        lines, ending = fork_server().ask(model_file, timeout_s)
+        try:
+            lines, ending = fork_server().ask(model_file, timeout_s)
+        except OSError:  # the server died under us: fork_server() starts another, once
+            lines, ending = fork_server().ask(model_file, timeout_s)
     except OSError as err:
         return Introspection(None, None if model_file is None else failed(
             f"the introspection server is unavailable: {err}"))

@@ -111,10 +111,22 @@ def inspect_staged(staged: StagedModel, framework: str, python: str | None,
                          found.estimator if model_file is not None else estimator)
 
 
+def check_sample_rows(rows: list | None, estimator: dict | None) -> None:
+    """Sample rows given as lists must have as many values as the model has features."""
+    expected = (estimator or {}).get("n_features_in")
+    if not rows or not isinstance(expected, int) or (estimator or {}).get("status") != "ok":
+        return
+    for i, row in enumerate(rows):
+        if isinstance(row, list) and len(row) != expected:
+            raise BadRequest(f"sample_input row {i} has {len(row)} values; the model expects "
+                             f"{expected} features.", field="sample_input")
+
+
 def _register(db: Store, staged: StagedModel, fields: dict, run: Run | None,
               python: str | None) -> ModelVersion:
     framework = fields["framework"] or "Custom"
     found = inspect_staged(staged, framework, python, want_environment=run is not None)
+    check_sample_rows(fields["sample_input"], found.estimator)
     environment = found.environment
     if run is not None and environment is not None and run.environment is not None:
         environment = {**environment, "run_environment": run.environment}

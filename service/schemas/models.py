@@ -41,7 +41,8 @@ _VALUE = fields.String(validate=validate.Length(max=5000))
 class RegisterSchema(Schema):
     """POST /models: from a run (run_id + path) or, in a multipart `config` part, for an upload."""
 
-    name = fields.String(required=True, validate=validate.Regexp(MODEL_NAME, error=MODEL_NAME_ERROR))
+    name = fields.String(required=True,
+                         validate=validate.Regexp(MODEL_NAME, error=MODEL_NAME_ERROR))
     run_id = fields.String(validate=validate.Length(min=1, max=1024))
     path = fields.String(validate=validate.Length(min=1, max=4096))
     framework = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(

@@ -47,7 +47,6 @@ class ModelVersion:
     sample_input: list | None
     experiment: str | None = None
     run_path: str | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def is_single_file(self) -> bool:

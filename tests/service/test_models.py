@@ -6,7 +6,6 @@ import io
 import json
 import os
 import pickle
-import shutil
 import time
 import zipfile
 from pathlib import Path
@@ -43,9 +42,10 @@ def completed_run(app, files: dict[str, bytes], status: str = "Completed", **kwa
         target = ws.run_dir(run.id) / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-    if status != "Queued":
-        db.finish_run(run.id, status) if status in ("Completed", "Failed", "Canceled") else \
-            db.set_run_state(run.id, status)
+    if status in ("Completed", "Failed", "Canceled"):
+        db.finish_run(run.id, status)
+    elif status != "Queued":
+        db.set_run_state(run.id, status)
     return run.id
 
 
@@ -140,6 +140,14 @@ def test_an_upload_registers_its_files_and_reads_the_one_pickle(app, client):
         "model/README": sha256(b"notes"), "model/clf.joblib": sha256(IRIS)}
 
 
+def test_sample_rows_must_match_the_models_features(app, client):
+    resp = upload(client, {"name": "s", "sample_input": [[1, 2, 3, 4], [1, 2, 3]]},
+                  [("m.joblib", IRIS)])
+    assert_error(resp, 400, field="sample_input", contains="row 1 has 3 values; the model "
+                                                           "expects 4 features")
+    assert stored(app) == (0, [], [])
+
+
 def test_a_non_sklearn_upload_is_not_unpickled(app, client):
     model = upload(client, {"name": "onnx", "framework": "Onnx"},
                    [("model.onnx", b"\x08\x01"), ("x.pkl", pickle.dumps(_Sleeps()))]).get_json()
@@ -178,7 +186,8 @@ BAD_FROM_RUN = [
                  id="path-absent"),
     pytest.param({**GOOD_RUN, "path": "../../amlocal.db"}, 400, "path", "Could not locate",
                  id="path-dotdot"),
-    pytest.param({**GOOD_RUN, "path": "outputs/../../x"}, 400, "path", None, id="path-inner-dotdot"),
+    pytest.param({**GOOD_RUN, "path": "outputs/../../x"}, 400, "path", None,
+                 id="path-inner-dotdot"),
     pytest.param({**GOOD_RUN, "path": "/etc/passwd"}, 400, "path", None, id="path-absolute"),
     pytest.param({**GOOD_RUN, "path": "wd"}, 400, "path", None, id="path-hidden-folder"),
     pytest.param({**GOOD_RUN, "path": "outputs/model"}, 400, "path", None, id="path-partial-name"),
@@ -311,24 +320,21 @@ def test_listing_filters_by_name_tag_property_framework_run_and_latest(app, clie
     assert_error(client.get("/models?latest=maybe"), 400, field="latest")
 
 
-class _StoreWithDeployments:
-    """A store whose deployments use some versions (the deployments' store is not ours)."""
+def use_deployments(app, users: dict[str, list[str]]) -> None:
+    """Hand the app a store whose deployments use some versions (that store is not ours)."""
+    from service.store import Store
 
-    @staticmethod
-    def make(app, users: dict[str, list[str]]):
-        from service.store import Store
+    class Using(Store):
+        def deployments_using(self, model_id: str) -> list[str]:
+            return users.get(model_id, [])
 
-        class Using(Store):
-            def deployments_using(self, model_id: str) -> list[str]:
-                return users.get(model_id, [])
-
-        app.config["STORE"] = Using(app.config["WORKSPACE"].db_path)
+    app.config["STORE"] = Using(app.config["WORKSPACE"].db_path)
 
 
 def test_delete_removes_files_and_row_and_is_refused_while_deployed(app, client):
     for _ in range(3):
         upload(client, {"name": "m"}, [("w.bin", b"x")])
-    _StoreWithDeployments.make(app, {"m:2": ["iris-svc"]})
+    use_deployments(app, {"m:2": ["iris-svc"]})
     ws = app.config["WORKSPACE"]
     assert_error(client.delete("/models/m/versions/2"), 409, field="version",
                  contains="iris-svc")
@@ -417,3 +423,17 @@ def test_openapi_describes_the_model_routes(client):
     assert {"get", "delete"} <= set(paths["/models/{name}/versions/{version}"])
     assert "patch" in paths["/models/{name}/versions/{version}/properties"]
     assert "get" in paths["/models/{name}/versions/{version}/download"]
+
+
+def test_a_dead_introspection_server_is_replaced(app, client):
+    import signal
+
+    from service.introspect import fork_server
+
+    first = upload(client, {"name": "a"}, [("m.joblib", IRIS)]).get_json()
+    assert first["estimator"]["class"] == "SVC"
+    server = fork_server()
+    os.kill(server.proc.pid, signal.SIGKILL)  # started by this process, on its first model
+    server.proc.wait(timeout=10)
+    again = upload(client, {"name": "a"}, [("m.joblib", IRIS)]).get_json()
+    assert again["estimator"]["class"] == "SVC" and fork_server() is not server

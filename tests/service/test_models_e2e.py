@@ -1,4 +1,4 @@
-"""The model registry against a real service: gunicorn + agent on 127.0.0.1, real runs, real kills."""
+"""The model registry against a real service (gunicorn + agent, 127.0.0.1): runs, threads, kills."""
 from __future__ import annotations
 
 import hashlib
