@@ -155,7 +155,8 @@ def create_flask_app(scoring: ScoringApp, swagger: Swagger) -> Flask:
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> tuple[bytes, int, list]:
         reply = error_reply(ScoringError(err.description or err.name), g.get("request_id") or str(uuid.uuid4()))
-        return reply.body, err.code or 500, reply.headers + list(err.get_headers()[1:])
+        extra = [(k, v) for k, v in err.get_headers() if k.lower() != "content-type"]  # e.g. Allow on 405
+        return reply.body, err.code or 500, reply.headers + extra
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> tuple[bytes, int, list]:

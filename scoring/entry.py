@@ -116,12 +116,7 @@ class EntryScript:
                                if self.wants_headers else "run() needs to accept an argument for input data.")
         from inference_schema.schema_util import is_schema_decorated
         self.decorated = is_schema_decorated(self._run)
-        if self.decorated:
-            self.converters = _schema_converters(self._run)
-            logger.info("run() is decorated with @input_schema. Server will invoke it with the following "
-                        "arguments: %s.", ", ".join(p.name for p in self.parameters))
-        else:
-            logger.info("run() is not decorated. Server will invoke it with the input in JSON string.")
+        self.converters = _schema_converters(self._run) if self.decorated else {}
 
     @property
     def run_function(self) -> Callable[..., Any]:
@@ -139,6 +134,11 @@ class EntryScript:
             # init() may install a run() that needs the model (the no-code script builds its schema so).
             self._run = self._module.run
             self._analyse_run()
+        if self.decorated:
+            logger.info("run() is decorated with @input_schema. Server will invoke it with the following "
+                        "arguments: %s.", ", ".join(p.name for p in self.parameters))
+        else:
+            logger.info("run() is not decorated. Server will invoke it with the input in JSON string.")
         self.ready = True
         return (time.perf_counter() - start) * 1000
 
