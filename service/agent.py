@@ -159,6 +159,8 @@ class Agent:
         """Recover, then tick every loop until `stopping` is set."""
         self.acquire_lock()
         self.runs.recover()
+        for stray in self.store.clean_stray_model_dirs():
+            log.warning("removed %s: a model folder with no registered version", stray)
         log.info("agent ready on %s", self.ws.root)
         while not self.stopping.is_set():
             for loop in self.loops:

@@ -22,6 +22,7 @@ class Settings:
     max_upload_bytes: int = 310 * 1024 * 1024
     api_workers: int = 2
     log_level: str = "INFO"
+    introspect_timeout_s: float = 10.0
 
 
 def _convert(annotation: str, raw: str):

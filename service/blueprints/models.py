@@ -104,7 +104,7 @@ def inspect_staged(staged: StagedModel, framework: str, python: str | None,
     if model_file is None and not want_environment:
         return Introspection(None, estimator)
     timeout = (current_app.config.get("INTROSPECT_TIMEOUT_S")
-               or getattr(current_app.config["SETTINGS"], "introspect_timeout_s", None)
+               or current_app.config["SETTINGS"].introspect_timeout_s
                or DEFAULT_TIMEOUT_S)
     found = introspect(model_file, python=python, timeout_s=float(timeout))
     return Introspection(found.environment if want_environment else None,
