@@ -196,10 +196,13 @@ def _append(path: Path, text: str) -> None:
 
 
 def _installer_lines(err: EnvBuildError, keep: int = 12) -> str:
-    """The installer's own words from a failed build's log tail (amlocal's notes left out)."""
-    lines = [line for line in err.log_tail.splitlines() if line.strip()
-             and not line.startswith("# amlocal")]
-    return "\n".join(lines[-keep:])
+    """The failing installer command's own words from the build's log tail (what it printed
+    after its `$ command` line, without amlocal's notes and uv's "Using ..." chatter)."""
+    lines = err.log_tail.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("$ ")]
+    said = [line for line in lines[starts[-1] + 1 if starts else 0:] if line.strip()
+            and not line.startswith(("# amlocal", "Using "))]
+    return "\n".join(said[-keep:]) or str(err)
 
 
 def process_environ(built: BuiltEnv) -> dict[str, str]:
