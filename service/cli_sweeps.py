@@ -63,6 +63,7 @@ def register(sub) -> None:
         p.add_argument("run_id")
         add_json_flag(p)
         p.set_defaults(func=func)
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the best run's id")
 
 
 def sweep_config(args: argparse.Namespace) -> dict:
@@ -199,6 +200,8 @@ def best(args: argparse.Namespace) -> int:
     row = client_from(args).get(f"/runs/{args.run_id}/best")
     if args.json:
         print_json(row)
+    elif args.quiet:
+        print(row["run_id"])
     else:
         print(f"{row['run_id']}  {row['status']}  {row['best_primary_metric']:.6g}  "
               f"{json.dumps(row['hyperparameters'])}")

@@ -42,6 +42,7 @@ def test_submit_wait_shows_the_children_and_ends_with_the_best_run(service, tmp_
     assert "base kept" in log  # base arguments come first, then the sampled values
     shown = amlocal(service, "sweep", "show", parent_id)
     assert shown.returncode == 0 and shown.stdout.index("--x=3") < shown.stdout.index("--x=1")
+    assert amlocal(service, "sweep", "best", parent_id, "-q").stdout == f"{parent_id}_1\n"
     best = json.loads(amlocal(service, "sweep", "best", parent_id, "--json").stdout)
     assert best["run_id"] == f"{parent_id}_1" and best["hyperparameters"] == {"--x": 3,
                                                                               "kind": "loud"}
