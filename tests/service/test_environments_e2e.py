@@ -11,6 +11,9 @@ import sys
 import uuid
 
 from environments import DEFAULT_SPEC, find_built, parse_conda_yaml, parse_pip_requirements
+from service.envresolve import scoring_python_for_model
+from service.store import Store
+from service.workspace import Workspace
 from tests.conftest import REPO, TOKEN
 
 TRAIN_IRIS = (REPO / "training" / "train_iris.py").read_text()
@@ -51,9 +54,33 @@ def test_train_iris_in_sklearn_env_then_a_second_run_reuses_it(service):
     assert second["status"] == "Completed", (second, log2)
     assert BUILDING not in log2 and "sklearn:1 is already built" in log2
     assert find_built(spec, envs).seconds < 0.05  # what a reuse costs the agent
+    _register_and_build_its_scoring_env(service, run["id"], envs / spec.hash)
     shown = service.http("GET", "/environments/sklearn/versions/1").json()
     assert shown["build"]["state"] == "Succeeded"
     assert "scikit-learn" in service.http("GET", "/environments/sklearn/versions/1/log").text
+
+
+def _register_and_build_its_scoring_env(service, run_id: str, env_path) -> None:
+    """The registry reads the run's environment; the deployments hook builds a scoring env with
+    the same scikit-learn that unpickles the model."""
+    resp = service.http("POST", "/models", json={"name": "iris", "run_id": run_id,
+                                                 "path": "outputs/model.joblib",
+                                                 "framework": "ScikitLearn"})
+    assert resp.status_code == 201, resp.text
+    recorded = resp.json()["environment"]
+    assert recorded["interpreter"].startswith(str(env_path)), recorded
+    trained_with = recorded["packages"]["scikit-learn"]
+    ws = Workspace(service.workspace.resolve())
+    model = Store(ws.db_path).get_model_version("iris", 1)
+    log_path = service.workspace / "scoring-build.log"
+    built = scoring_python_for_model(ws, model, log_path)
+    code = ("import joblib, sklearn, sys; m = joblib.load(sys.argv[1]); "
+            "print(sklearn.__version__, m.predict([[5.1, 3.5, 1.4, 0.2]]).tolist())")
+    out = subprocess.run([str(built.python), "-W", "error", "-c", code,
+                          str(model.dir / "model.joblib")], env=built.environ(),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split(" ", 1) == [trained_with, "[0]\n"]
 
 
 def test_two_runs_with_one_new_spec_build_it_once_and_both_complete(service):
