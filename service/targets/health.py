@@ -50,7 +50,8 @@ def wait_healthy(url: str, is_running: Callable[[], bool],
         if is_healthy(url, timeout=min(2.0, HEALTH_INTERVAL_S * 2)):
             return time.monotonic() - started
         if not is_running():
-            raise StartFailed(init_error(log_text()) or CRASHED)
+            text = log_text()
+            raise StartFailed(init_error(text) or last_error(text) or CRASHED)
         if cancelled():
             raise Cancelled(url)
         if time.monotonic() - started > timeout_s:
@@ -73,3 +74,11 @@ def init_error(log: str) -> str:
             found = line
             break
     return found
+
+
+def last_error(log: str) -> str:
+    """The last line that reports an error (e.g. gunicorn's `Connection in use`), else ''."""
+    for line in reversed(log.splitlines()):
+        if "error" in line.lower() and line.strip():
+            return line.strip()[-500:]
+    return ""

@@ -149,3 +149,16 @@ def test_openapi_documents_the_deployment_routes(client):
     assert spec["paths"]["/deployments"]["post"]["responses"].keys() >= {"202", "400", "409"}
     assert "/deployments/{name}/keys/regenerate" in spec["paths"]
     assert "Deployment" in spec["components"]["schemas"]
+
+
+def test_the_reason_a_server_did_not_start_is_read_from_its_log():
+    from service.targets.health import init_error, last_error
+
+    log = ("2026 I [1] amlocal.scoring - Invoking user's init function\n"
+           "Traceback (most recent call last):\n  File \"score.py\", line 2, in init\n"
+           "    raise ValueError('boom')\nValueError: boom\n"
+           "[2026] [1] [INFO] Worker exiting (pid: 1)\n")
+    assert init_error(log) == "ValueError: boom"
+    assert init_error("[ERROR] Connection in use: ('127.0.0.1', 80)\n") == ""
+    assert last_error("ok\n[ERROR] Connection in use: ('127.0.0.1', 80)\nRetrying\n") == \
+        "[ERROR] Connection in use: ('127.0.0.1', 80)"

@@ -36,6 +36,11 @@ def test_deploy_score_list_and_delete_from_the_command_line(svc):
     assert "iris-cli" in amlocal(svc, "deployment", "list").stdout
     shown = json.loads(amlocal(svc, "deployment", "show", "iris-cli", "--json").stdout)
     assert shown["state"] == "Healthy" and len(shown["history"]) == 1
+    out = amlocal(svc, "deployment", "update", "iris-cli", "--workers", "2").stdout
+    assert "iris-cli: Healthy" in out
+    assert "iris-cli: Healthy" in amlocal(svc, "deployment", "rollback", "iris-cli").stdout
+    assert "ready for serving" in amlocal(svc, "deployment", "logs", "iris-cli").stdout
+    assert "auth enabled" in amlocal(svc, "deployment", "keys", "iris-cli", ok=False).stderr
     bad = amlocal(svc, "deploy", "Bad_Name", "--model", "sklearn-iris:1", ok=False)
     assert "service name is invalid" in bad.stderr
     plan = json.loads(amlocal(svc, "deploy", "iris-aci", "--model", "sklearn-iris:1",
