@@ -185,3 +185,19 @@ def test_scoring_environment_for_a_version_that_does_not_exist_fails_clearly(app
     assert "scikit-learn" in (tmp_path / "deploy.log").read_text()
     assert not [p for p in ws.envs_dir.iterdir() if p.is_dir()]  # nothing half-made is left
     assert err.value.__cause__ is not None
+
+
+def test_a_failed_background_build_shows_failed_with_the_installer_s_log(client, app):
+    package = "amlocal-no-such-package-for-build-test"
+    client.post("/environments", json={"name": "broken", "pip_requirements": f"{package}==1\n"})
+    assert client.post("/environments/broken/versions/1/build").status_code == 202
+    env = wait_for(lambda: (e := client.get("/environments/broken/versions/1").get_json())
+                   ["build"]["state"] in ("Succeeded", "Failed") and e, timeout=300,
+                   message="the build")
+    assert env["build"]["state"] == "Failed"
+    log = client.get("/environments/broken/versions/1/log")
+    assert log.status_code == 200 and log.headers["x-amlocal-build-state"] == "Failed"
+    assert package in log.text
+    envs = app.config["WORKSPACE"].envs_dir
+    assert not (envs / env["build"]["hash"]).exists()
+    assert not list(envs.glob(f"{env['build']['hash']}.requested-*"))
