@@ -110,7 +110,7 @@ class ScoringApp:
         if reply.status == 413:  # the unread body must not be parsed as the next request
             headers.append(("Connection", "close"))
         start_response(_STATUS_LINES.get(reply.status, f"{reply.status} UNKNOWN"), headers)
-        self.metrics.count("/score", method, reply.status)
+        self.metrics.count("/score", method if method in SCORE_METHODS else "other", reply.status)
         logger.info("%s /score %d %.3fms %d %s", method, reply.status, (time.perf_counter() - started) * 1000,
                     len(reply.body), request_id)
         return [reply.body]
