@@ -14,7 +14,7 @@ from environments import DEFAULT_SPEC, find_built, parse_conda_yaml, parse_pip_r
 from service.envresolve import scoring_python_for_model
 from service.store import Store
 from service.workspace import Workspace
-from tests.conftest import REPO, TOKEN
+from tests.conftest import REPO, TOKEN, make_snapshot
 
 TRAIN_IRIS = (REPO / "training" / "train_iris.py").read_text()
 BUILD_TIMEOUT = 540
@@ -165,3 +165,30 @@ def test_cli_builds_lists_shows_and_submits_with_an_environment(service, tmp_pat
     assert "Status: Completed" in run.stdout and "/envs/" in run.stdout
     unknown = amlocal(service, "run", "submit", str(src), "s.py", "--environment", "mini:7")
     assert unknown.returncode == 1 and "no version 7" in unknown.stderr
+
+
+def test_sweep_children_share_one_build_of_the_sweep_s_environment(service):
+    spec_text = "joblib>=1.3\n"  # each test has its own workspace, so its own envs/
+    script = ("import argparse, os, sys\nfrom azureml.core.run import Run\n"
+              "parser = argparse.ArgumentParser()\nparser.add_argument('--x', type=float)\n"
+              "args = parser.parse_args()\nimport joblib\n"
+              f"assert sys.prefix.endswith({parse_pip_requirements(spec_text).hash!r})\n"
+              "Run.get_context().log('score', args.x)\n")
+    resp = service.http("POST", "/experiments/env-sweep/sweeps",
+                        files={"snapshot": ("s.tar.gz", make_snapshot({"s.py": script}))},
+                        data={"config": json.dumps({
+                            "script": "s.py", "environment": {"pip_requirements": spec_text},
+                            "sampling": {"type": "grid", "space": {"--x": ["choice", [[1, 2, 3]]]}},
+                            "primary_metric": {"name": "score", "goal": "maximize"},
+                            "max_total_runs": 3, "max_concurrent_runs": 3})})
+    assert resp.status_code == 201, resp.text
+    parent = service.wait_run(resp.json()["id"], timeout=BUILD_TIMEOUT)
+    assert parent["status"] == "Completed", parent
+    ids = [c["run_id"] for c in service.http("GET", f"/runs/{parent['id']}/children")
+           .json()["children"]]
+    runs = [service.run(i) for i in ids]
+    assert [r["status"] for r in runs] == ["Completed"] * 3
+    assert len({r["properties"]["amlocal.python"] for r in runs}) == 1
+    logs = [_log(service, i) for i in ids]
+    shared = ("was built by another process", "is already built")
+    assert len([log for log in logs if not any(s in log for s in shared)]) == 1, logs
