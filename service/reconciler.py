@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from .errors import NotFound
 from .store import Store
 from .store.deployments import Deployment
 from .targets.health import Cancelled, StartFailed, is_healthy, wait_healthy
@@ -211,7 +212,10 @@ class DeploymentReconciler:
 
     def _start(self, dep: Deployment, generation: int, spec: dict) -> dict:
         """Lay out, start and health-check one generation; returns its runtime facts."""
-        models = [self.store.get_model_version(*parse_model_id(m)) for m in spec["models"]]
+        try:
+            models = [self.store.get_model_version(*parse_model_id(m)) for m in spec["models"]]
+        except NotFound as err:  # deleted from the registry since the request was accepted
+            raise LayoutError(err.message) from err
         layout = lay_out(self.ws, dep.name, generation, spec, models, self._extract_run)
         target = self._target(dep)
         if getattr(target, "remote", False):
