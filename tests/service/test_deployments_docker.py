@@ -68,3 +68,28 @@ def test_no_code_deploy_in_a_container_then_update_and_delete(svc):
     finally:
         for tag in images:
             docker_image.remove_image(tag)
+
+
+def test_a_container_whose_init_raises_is_failed_with_the_message(svc):
+    from tests.service.test_deployments_support import INIT_RAISES
+
+    model = register_model(svc.workspace, "sklearn-iris", iris_model())
+    resp = svc.http("POST", "/deployments", json={
+        "name": "broken-docker", "models": [model],
+        "inference_config": {"entry_script": "score.py",
+                             "source": {"files": {"score.py": INIT_RAISES}}},
+        "deployment_config": {"target": "docker"}})
+    assert resp.status_code == 202, resp.text
+    dep = wait_state(svc, "broken-docker", timeout=COLD_BUILD_S)
+    try:
+        assert dep["state"] == "Failed", dep
+        assert dep["error"] == "ValueError: the model file is corrupt: boom"
+        logs = svc.http("GET", "/deployments/broken-docker/logs").text
+        assert "Traceback" in logs and "corrupt: boom" in logs
+        assert docker_image.container_state("amlocal-broken-docker-1") == "missing"
+    finally:
+        tag = next((line.split()[-1] for line in (svc.workspace / "deployments" / "broken-docker"
+                                                  / "1" / "context" / ".amlocal-context")
+                    .read_text().splitlines()), None)
+        if tag:
+            docker_image.remove_image(tag)
