@@ -23,26 +23,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _extra_binds(health_port: int | None, reuse_port: bool) -> None:
-    """Make the server bind a private health port too and/or set SO_REUSEPORT (deployment swaps)."""
-    from . import server
-
-    base = server.ScoringServer
-
-    class Server(base):  # type: ignore[misc, valid-type]
-        def load_config(self) -> None:
-            super().load_config()
-            if health_port:
-                self.cfg.set("bind", [*self.cfg.bind, f"{self.settings.host}:{health_port}"])
-            if reuse_port:
-                self.cfg.set("reuse_port", True)
-                # Load the script and model in the master before binding (Azure's WORKER_PRELOAD):
-                # a new generation's listener then never queues connections behind booting workers.
-                self.cfg.set("preload_app", True)
-
-    server.ScoringServer = Server
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = parse_args(argv)
@@ -50,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     environ.setdefault("AML_APP_ROOT", os.getcwd())
     for name, value in (("AZUREML_ENTRY_SCRIPT", args.entry_script), ("AZUREML_MODEL_DIR", args.model_dir),
                         ("SERVER_PORT", args.port), ("WORKER_COUNT", args.worker_count),
-                        ("SERVER_HOST", args.host)):
+                        ("SERVER_HOST", args.host), ("AMLOCAL_HEALTH_PORT", args.health_port),
+                        ("AMLOCAL_REUSE_PORT", "true" if args.reuse_port else None)):
         if value is not None:
             environ[name] = str(value)
     if not environ.get("AZUREML_ENTRY_SCRIPT"):
@@ -65,8 +46,6 @@ def main(argv: list[str] | None = None) -> int:
     if not os.path.isfile(settings.entry_script_path):
         print(f"Entry script {settings.entry_script_path} does not exist", file=sys.stderr)
         return 1
-    if args.health_port or args.reuse_port:
-        _extra_binds(args.health_port, args.reuse_port)
     from .server import serve
     return serve(settings)
 

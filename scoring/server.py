@@ -89,8 +89,15 @@ class ScoringServer(BaseApplication):
     def load_config(self) -> None:
         """Set gunicorn's options from the settings."""
         s = self.settings
+        binds = [f"{s.host}:{s.port}"]
+        if s.health_port and s.health_port != s.port:
+            binds.append(f"{s.host}:{s.health_port}")
         options = {
-            "bind": [f"{s.host}:{s.port}"],
+            "bind": binds,
+            "reuse_port": s.reuse_port,
+            # With a shared port, a new generation must bind only once it can answer: load the
+            # script and model in the master before the listener takes connections.
+            "preload_app": s.worker_preload or s.reuse_port,
             "workers": s.worker_count,
             "worker_class": s.worker_class,
             # gunicorn turns "sync" into gthread when threads > 1.

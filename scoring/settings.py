@@ -22,6 +22,10 @@ def _positive_int(name: str) -> Callable[[str], int]:
     return parse
 
 
+def _flag(raw: str) -> bool:
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
 def _keys(raw: str) -> tuple[str, ...]:
     return tuple(key.strip() for key in raw.split(",") if key.strip())
 
@@ -39,6 +43,12 @@ class Settings:
     app_root: str = _setting("AML_APP_ROOT", "")
     host: str = _setting("SERVER_HOST", "127.0.0.1")
     port: int = _setting("SERVER_PORT", 5001, _positive_int("SERVER_PORT"))
+    # A second bind answering every route, for health probes (Azure's --health_port); 0 = none.
+    health_port: int = _setting("AMLOCAL_HEALTH_PORT", 0, _positive_int("AMLOCAL_HEALTH_PORT"))
+    # SO_REUSEPORT, so a new server generation can share the port during a deployment swap.
+    reuse_port: bool = _setting("AMLOCAL_REUSE_PORT", False, _flag)
+    # Load the script and model in the master before forking (Azure's WORKER_PRELOAD).
+    worker_preload: bool = _setting("WORKER_PRELOAD", False, _flag)
     worker_count: int = _setting("WORKER_COUNT", 1, _positive_int("WORKER_COUNT"))
     # Threads per gthread worker: they keep connections alive, the GIL serialises run() anyway.
     worker_threads: int = _setting("WORKER_THREADS", 4, _positive_int("WORKER_THREADS"))

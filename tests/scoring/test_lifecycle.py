@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -196,3 +197,25 @@ def test_console_script_and_missing_entry_script(start_server: Callable[..., Ser
     missing = subprocess.run([console], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                              env={k: v for k, v in os.environ.items() if k != "AZUREML_ENTRY_SCRIPT"})
     assert missing.returncode == 1 and "--entry_script" in missing.stderr
+
+
+def test_health_port_and_reuse_port_with_preload(start_server: Callable[..., Server], write_script: Callable,
+                                                 tmp_path: Path) -> None:
+    from tests.scoring.conftest import free_port
+    health = free_port()
+    script = write_script("score.py", PID_SCRIPT)
+    server = start_server(script, command=[sys.executable, "-m", "scoring", "--entry_script", str(script),
+                                           "--port", "{port}", "--health_port", str(health),
+                                           "--reuse_port"]).wait_ready()
+    assert requests.get(f"http://127.0.0.1:{health}/", timeout=10).text == "Healthy"
+    assert requests.post(f"http://127.0.0.1:{health}/score", data="{}", timeout=10).json() in \
+        _workers(server.process.pid)
+    # The script is loaded in the master (preload), so a second generation can share the port.
+    second = start_server(script, command=[sys.executable, "-m", "scoring", "--entry_script", str(script),
+                                           "--port", str(server.port), "--reuse_port"])
+    wait_for(lambda: "ready for serving traffic" in second.log, timeout=60, message="second generation")
+    assert second.process.poll() is None
+    bad = start_server(write_script("bad.py", scripts.INIT_RAISES),
+                       command=[sys.executable, "-m", "scoring", "--entry_script", str(tmp_path / "bad.py"),
+                                "--port", "{port}", "--reuse_port"])
+    assert bad.wait_exit() == 3 and "User's init function failed" in bad.log
