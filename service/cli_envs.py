@@ -107,7 +107,10 @@ def list_command(args) -> int:
 def show_command(args) -> int:
     name, version = _ref(args.env)
     env = client_from(args).get(f"/environments/{name}/versions/{version}")
-    print_json(env) if args.json else _print_env(env)
+    if args.json:
+        print_json(env)
+    else:
+        _print_env(env)
     return 0
 
 

@@ -9,8 +9,8 @@ import dataclasses
 
 from flask import Blueprint, Response, request
 
-from ..envresolve import build_state, curated_environments, find_environment, parse_definition
-from ..envresolve import start_build
+from ..envresolve import (build_state, curated_environments, find_environment, parse_definition,
+                          start_build)
 from ..errors import BadRequest, NotFound
 from ..openapi import doc, load
 from ..schemas.environments import EnvironmentSchema, RegisterEnvironmentSchema
