@@ -12,6 +12,7 @@
 #
 # Environment:
 #   AMLOCAL_BASE_IMAGE   image to make            (default amlocal/debian:bookworm)
+#   AMLOCAL_DEBIAN_SUITE suite to debootstrap     (default bookworm)
 #   AMLOCAL_CACHE_DIR    rootfs tarball cache     (default /var/cache/amlocal)
 #   AMLOCAL_STATE_DIR    default pidfile, dockerd log, lock (default /var/run/amlocal)
 #   AMLOCAL_ENGINE_TIMEOUT  seconds to wait for the engine (default 90)
@@ -22,7 +23,7 @@ CACHE_DIR="${AMLOCAL_CACHE_DIR:-/var/cache/amlocal}"
 STATE_DIR="${AMLOCAL_STATE_DIR:-/var/run/amlocal}"
 TIMEOUT="${AMLOCAL_ENGINE_TIMEOUT:-90}"
 PIDFILE="${1:-$STATE_DIR/dockerd.pid}"
-SUITE="${BASE_IMAGE##*:}"
+SUITE="${AMLOCAL_DEBIAN_SUITE:-bookworm}"
 
 log() { echo "prepare-engine: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -109,13 +110,23 @@ make_base_image() {
         "$tarball" "$BASE_IMAGE" >/dev/null
 }
 
-install_packages
+# If anything fails after we started dockerd, stop it: the caller never learns its pidfile then.
 started=""
+stop_on_failure() {
+    local status=$?
+    if [ "$status" -ne 0 ] && [ -n "$started" ] && [ -s "$PIDFILE" ]; then
+        log "stopping the dockerd this run started (pid $(cat "$PIDFILE"))"
+        "$(dirname "$0")/stop-engine.sh" "$PIDFILE" || true
+    fi
+}
+trap stop_on_failure EXIT
+
+install_packages
 if engine_answers; then
     log "an engine already answers; leaving it alone"
 else
-    start_engine
     started="$PIDFILE"
+    start_engine
 fi
 make_base_image
 echo "PIDFILE=$started"

@@ -9,14 +9,14 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PREPARE = REPO_ROOT / "docker" / "prepare-engine.sh"
 STOP = REPO_ROOT / "docker" / "stop-engine.sh"
-BASE_IMAGE = os.environ.get("AMLOCAL_BASE_IMAGE", "amlocal/debian:bookworm")
+DEFAULT_BASE_IMAGE = "amlocal/debian:bookworm"
 PREPARE_TIMEOUT = 480  # a cold machine installs docker.io and runs debootstrap (~40 s measured)
 
 
@@ -39,39 +39,79 @@ class Engine:
         return int(self.pidfile.read_text().strip())
 
 
-def prepare_engine(pidfile: Path, timeout: float = PREPARE_TIMEOUT) -> Engine:
+def prepare_engine(pidfile: Path, timeout: float = PREPARE_TIMEOUT,
+                   environ: Mapping[str, str] | None = None) -> Engine:
     """Run prepare-engine.sh; return the engine, or raise EngineUnavailable with its output."""
-    env = dict(os.environ, AMLOCAL_BASE_IMAGE=BASE_IMAGE)
+    env = dict(os.environ if environ is None else environ)
+    env.setdefault("AMLOCAL_BASE_IMAGE", DEFAULT_BASE_IMAGE)
     try:
         proc = subprocess.run(["bash", str(PREPARE), str(pidfile)], capture_output=True,
                               text=True, timeout=timeout, env=env, check=False)
     except subprocess.TimeoutExpired as err:
+        _stop_pidfile(pidfile)  # it may have started dockerd before it hung
         raise EngineUnavailable(f"{PREPARE} did not finish within {timeout}s") from err
     if proc.returncode != 0:
+        _stop_pidfile(pidfile)  # the script stops what it started; this is the safety net
         raise EngineUnavailable(f"{PREPARE} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
     started = ""
     for line in proc.stdout.splitlines():
         if line.startswith("PIDFILE="):
             started = line.removeprefix("PIDFILE=").strip()
-    return Engine(base_image=BASE_IMAGE, pidfile=Path(started) if started else None)
+    return Engine(base_image=env["AMLOCAL_BASE_IMAGE"],
+                  pidfile=Path(started) if started else None)
+
+
+def _stop_pidfile(pidfile: Path) -> None:
+    """stop-engine.sh on a pidfile only prepare-engine.sh writes, and only when it started dockerd."""
+    if pidfile.exists():
+        subprocess.run(["bash", str(STOP), str(pidfile)], check=True, timeout=120)
 
 
 def stop_engine(engine: Engine) -> None:
     """Stop the dockerd this session started (by its PID), and nothing else."""
-    if engine.pidfile is None:
-        return
-    subprocess.run(["bash", str(STOP), str(engine.pidfile)], check=True, timeout=120)
+    if engine.pidfile is not None:
+        _stop_pidfile(engine.pidfile)
+
+
+def _lease_dir() -> Path:
+    """Where sessions using an engine leave a file named after their PID (see docker_engine)."""
+    return Path(os.environ.get("AMLOCAL_STATE_DIR", "/var/run/amlocal")) / "engine-leases"
+
+
+def _other_live_leases(lease_dir: Path) -> list[int]:
+    """PIDs of other live sessions holding a lease on the engine; stale files are dropped."""
+    others = []
+    for lease in lease_dir.glob("*"):
+        pid = int(lease.name) if lease.name.isdigit() else -1
+        if pid == os.getpid():
+            continue
+        if pid > 0 and Path(f"/proc/{pid}").exists():
+            others.append(pid)
+        else:
+            lease.unlink(missing_ok=True)
+    return others
 
 
 @pytest.fixture(scope="session")
 def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """An answering Docker engine and local base image for the whole session; fails if none."""
+    # Several test sessions may share one engine on a machine: each holds a lease, and the one
+    # that started dockerd leaves it running while another session still holds a lease.
+    lease_dir = _lease_dir()
+    lease_dir.mkdir(parents=True, exist_ok=True)
+    lease = lease_dir / str(os.getpid())
+    lease.touch()
     pidfile = tmp_path_factory.mktemp("dockerd") / "dockerd.pid"
     try:
-        engine = prepare_engine(pidfile)
-    except EngineUnavailable as err:
-        pytest.fail(f"no Docker engine: {err}", pytrace=False)
-    try:
+        try:
+            engine = prepare_engine(pidfile)
+        except EngineUnavailable as err:
+            pytest.fail(f"no Docker engine: {err}", pytrace=False)
         yield engine
     finally:
-        stop_engine(engine)
+        lease.unlink(missing_ok=True)
+    others = _other_live_leases(lease_dir)
+    if others and engine.pidfile is not None:
+        print(f"\ndockerengine: leaving dockerd {engine.started_pid} running for sessions {others}")
+        return
+    stop_engine(engine)

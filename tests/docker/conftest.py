@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,10 +88,15 @@ class Docker:
 
     def clean(self) -> None:
         """Remove the containers and images this session made, by name and tag."""
-        for name in sorted(self.containers):
-            docker_image.remove_container(name, timeout=2)
+        # One forced call each: a graceful stop per container would only slow the session's end.
+        if self.containers:
+            subprocess.run(["docker", "rm", "-f", *sorted(self.containers)], capture_output=True,
+                           timeout=120, check=False)
+        # Images built on others go first (amlocal-scoring:* sorts before amlocal-test/*).
         for tag in sorted(self.tags):
             docker_image.remove_image(tag)
+        leftover = [n for n in self.containers if docker_image.container_state(n) != "missing"]
+        assert not leftover, f"containers left behind: {leftover}"
 
 
 @pytest.fixture(scope="session")
