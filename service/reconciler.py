@@ -135,9 +135,13 @@ class DeploymentReconciler:
         serving = dep.runtime.get("serving")
         if dep.deleting or not serving:
             return
-        if target.is_running(serving) and self._answers(serving):
-            log.info("deployment %s: adopted generation %s", dep.name, serving["generation"])
+        remote = getattr(target, "remote", False)  # ACI: Azure keeps it running
+        if remote or (target.is_running(serving) and self._answers(serving)):
+            log.info("deployment %s: adopted generation %s", dep.name, dep.served_generation)
             self.healthy_since[dep.name] = time.monotonic()
+            if dep.state == "Unhealthy":  # the last agent stopped before it could say Healthy
+                self.store.mark_served(dep.name, dep.served_generation, {"serving": serving},
+                                       *self._uris(dep, serving))
             return
         self.store.set_deployment_state(dep.name, "Unhealthy", "The scoring server was not "
                                         "running when the agent started; restarting it.")

@@ -153,6 +153,15 @@ def test_the_reconciler_deploys_to_aci_through_the_backend(app, store, ws):
     dep = store.get_deployment("iris-aci")
     assert dep.scoring_uri == "http://abc.westeurope.azurecontainer.io/score"
     assert [c[0] for c in backend.calls] == ["Model.register", "Model.deploy", "wait"]
+    # an agent restart adopts the ACI service: nothing is sent again
+    restarted = DeploymentReconciler(store, ws, app.config["SETTINGS"],
+                                     targets={"aci": AciTarget(lambda: backend)})
+    for _ in range(3):
+        restarted.tick()
+    for thread in list(restarted.ops.values()):
+        thread.join(timeout=30)
+    assert len(backend.calls) == 3 and store.get_deployment("iris-aci").state == "Healthy"
+    reconciler = restarted
     store.request_delete("iris-aci")
 
     def gone():
