@@ -10,6 +10,7 @@ SCORING_REQUIRES = [
     "scikit-learn>=1.3",
     "joblib>=1.3",
     "prometheus-client>=0.19",
+    "orjson>=3.9",
 ]
 
 setup(
