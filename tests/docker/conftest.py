@@ -78,7 +78,7 @@ class Docker:
                 return state  # truthy: stop waiting, there is nothing left to poll
             try:
                 answered = requests.get(url + "/", timeout=2).text.strip() == "Healthy"
-            except requests.ConnectionError:
+            except requests.RequestException:
                 return False
             return "healthy" if answered else False
         outcome = wait_for(probe, timeout=timeout, interval=0.2, message=f"{name} healthy")
