@@ -16,12 +16,14 @@
 #   AMLOCAL_CACHE_DIR    rootfs tarball cache     (default /var/cache/amlocal)
 #   AMLOCAL_STATE_DIR    default pidfile, dockerd log, lock (default /var/run/amlocal)
 #   AMLOCAL_ENGINE_TIMEOUT  seconds to wait for the engine (default 90)
+#   AMLOCAL_LOCK_TIMEOUT    seconds to wait for a concurrent run of this script (default 450)
 set -euo pipefail
 
 BASE_IMAGE="${AMLOCAL_BASE_IMAGE:-amlocal/debian:bookworm}"
 CACHE_DIR="${AMLOCAL_CACHE_DIR:-/var/cache/amlocal}"
 STATE_DIR="${AMLOCAL_STATE_DIR:-/var/run/amlocal}"
 TIMEOUT="${AMLOCAL_ENGINE_TIMEOUT:-90}"
+LOCK_TIMEOUT="${AMLOCAL_LOCK_TIMEOUT:-450}"  # another run may be in apt or debootstrap (minutes)
 PIDFILE="${1:-$STATE_DIR/dockerd.pid}"
 SUITE="${AMLOCAL_DEBIAN_SUITE:-bookworm}"
 
@@ -32,7 +34,8 @@ mkdir -p "$CACHE_DIR" "$STATE_DIR" "$(dirname "$PIDFILE")"
 
 # Two test sessions may prepare at once; only one may start dockerd or import the image.
 exec 9>"$STATE_DIR/prepare-engine.lock"
-flock -w "$TIMEOUT" 9 || die "another prepare-engine.sh held $STATE_DIR/prepare-engine.lock for ${TIMEOUT}s"
+flock -w "$LOCK_TIMEOUT" 9 \
+    || die "another prepare-engine.sh held $STATE_DIR/prepare-engine.lock for ${LOCK_TIMEOUT}s"
 
 install_packages() {
     local missing=()
