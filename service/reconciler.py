@@ -25,6 +25,9 @@ from .workspace import Workspace
 log = logging.getLogger("amlocal.reconciler")
 RESTART_BACKOFF_S = (0.5, 1, 2, 5, 10, 30)
 STABLE_AFTER_S = 60.0  # healthy this long after a restart: the backoff starts over
+PROBE_INTERVAL_S = 10.0  # alive servers are also asked `GET /` this often...
+PROBE_FAILURES = 3       # ...and shown Unhealthy (not restarted) after this many misses in a row
+NOT_ANSWERING = "The scoring server is running but does not answer GET / on its health port."
 TCP_MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
 
 
@@ -57,6 +60,8 @@ def default_targets(ws: Workspace) -> dict[str, Any]:
 class DeploymentReconciler:
     """One agent loop: tick() brings deployments towards their desired state."""
 
+    probe_timeout_s = 5.0
+
     def __init__(self, store: Store, ws: Workspace, settings: Any,
                  targets: dict[str, Any] | None = None):
         self.store, self.ws, self.settings = store, ws, settings
@@ -67,6 +72,8 @@ class DeploymentReconciler:
         self.next_check: dict[str, float] = {}
         self.adopted = False
         self.stopping = threading.Event()
+        self.misses: dict[str, int] = {}
+        self.prober = threading.Thread(target=self._probe_loop, name="deploy-probe", daemon=True)
         enable_tcp_migrate_req()
 
     # -- the loop --------------------------------------------------------------------------
@@ -78,6 +85,7 @@ class DeploymentReconciler:
         deployments = self.store.list_deployments()
         if not self.adopted:
             self.adopted = True
+            self.prober.start()
             for dep in deployments:
                 self._spawn(dep.name, self._adopt, dep)
             return
@@ -125,6 +133,30 @@ class DeploymentReconciler:
                                         "amlocal is restarting it.")
         self._spawn(dep.name, self._restart, dep)
 
+    def _probe_loop(self) -> None:
+        """Ask each running local/docker server `GET /`; a hung one shows Unhealthy meanwhile."""
+        while not self.stopping.wait(PROBE_INTERVAL_S):
+            try:
+                for dep in self.store.list_deployments():
+                    self._probe(dep)
+            except Exception:  # the probe must never stop; the next round retries
+                log.exception("health probe failed")
+
+    def _probe(self, dep: Deployment) -> None:
+        serving = dep.runtime.get("serving") or {}
+        if dep.state not in ("Healthy", "Unhealthy") or not serving.get("health_port"):
+            return
+        if self._answers(serving, timeout=self.probe_timeout_s):
+            self.misses.pop(dep.name, None)
+            if self.store.switch_state(dep.name, "Unhealthy", "Healthy", None,
+                                       only_if_error=NOT_ANSWERING):
+                log.info("deployment %s answers again", dep.name)
+            return
+        self.misses[dep.name] = self.misses.get(dep.name, 0) + 1
+        if self.misses[dep.name] >= PROBE_FAILURES and self.store.switch_state(
+                dep.name, "Healthy", "Unhealthy", NOT_ANSWERING):
+            log.warning("deployment %s: %s", dep.name, NOT_ANSWERING)
+
     def _adopt(self, dep: Deployment) -> None:
         """After an agent restart: keep what still answers, clean up half-started generations."""
         target = self._target(dep)
@@ -147,9 +179,9 @@ class DeploymentReconciler:
                                         "running when the agent started; restarting it.")
         self._restart(dep)
 
-    def _answers(self, runtime: dict) -> bool:
+    def _answers(self, runtime: dict, timeout: float = 2.0) -> bool:
         port = runtime.get("health_port")
-        return bool(port) and is_healthy(f"http://127.0.0.1:{port}/")
+        return bool(port) and is_healthy(f"http://127.0.0.1:{port}/", timeout=timeout)
 
     # -- operations (each in the deployment's thread) --------------------------------------
 

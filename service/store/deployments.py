@@ -206,6 +206,18 @@ class DeploymentStore(StoreBase):
             conn.execute("UPDATE deployments SET state = ?, error = ?, updated_time = ? "
                          "WHERE name = ? AND deleting = 0", (state, error, self.now(), name))
 
+    def switch_state(self, name: str, expected: str, state: str, error: str | None,
+                     only_if_error: str | None = None) -> bool:
+        """Move from `expected` to `state` only if nothing else changed it meanwhile."""
+        with self.transaction() as conn:
+            sql = ("UPDATE deployments SET state = ?, error = ?, updated_time = ? WHERE name = ? "
+                   "AND state = ? AND deleting = 0 AND generation = served_generation")
+            args = [state, error, self.now(), name, expected]
+            if only_if_error is not None:
+                sql += " AND error = ?"
+                args.append(only_if_error)
+            return conn.execute(sql, args).rowcount == 1
+
     def set_deployment_runtime(self, name: str, runtime: dict) -> None:
         """Remember pids/containers/ports so a restarted agent can adopt them."""
         with self.transaction() as conn:

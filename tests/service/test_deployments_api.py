@@ -162,3 +162,51 @@ def test_the_reason_a_server_did_not_start_is_read_from_its_log():
     assert init_error("[ERROR] Connection in use: ('127.0.0.1', 80)\n") == ""
     assert last_error("ok\n[ERROR] Connection in use: ('127.0.0.1', 80)\nRetrying\n") == \
         "[ERROR] Connection in use: ('127.0.0.1', 80)"
+
+
+def test_a_server_that_stops_answering_shows_unhealthy_until_it_answers_again(app, models):
+    import http.server
+    import threading
+
+    from service.reconciler import NOT_ANSWERING, PROBE_FAILURES, DeploymentReconciler
+    from service.targets.control import create
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"Healthy")
+
+        def log_message(self, *args):
+            pass
+
+    store = app.config["STORE"]
+    create(store, {"name": "iris-svc", "models": [models["iris"]], "inference_config": None,
+                   "overwrite": False, "deployment_config": {
+                       "target": "local", "auth_enabled": False, "port": None,
+                       "worker_count": 1, "cpu_cores": None, "memory_gb": None}})
+    hung = socket.socket()  # accepts connections into its backlog, never answers
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    reconciler = DeploymentReconciler(store, app.config["WORKSPACE"], app.config["SETTINGS"],
+                                      targets={})
+    reconciler.probe_timeout_s = 0.2
+    try:
+        store.mark_served("iris-svc", 1, {"serving": {"health_port": hung.getsockname()[1]}},
+                          "http://x/score", "http://x/swagger.json")
+        for _ in range(PROBE_FAILURES):
+            assert store.get_deployment("iris-svc").state == "Healthy"
+            reconciler._probe(store.get_deployment("iris-svc"))
+        dep = store.get_deployment("iris-svc")
+        assert (dep.state, dep.error) == ("Unhealthy", NOT_ANSWERING)
+        store.set_deployment_runtime("iris-svc", {"serving": {
+            "health_port": server.server_address[1]}})
+        reconciler._probe(store.get_deployment("iris-svc"))
+        assert store.get_deployment("iris-svc").state == "Healthy"
+    finally:
+        server.shutdown()
+        server.server_close()
+        hung.close()
