@@ -29,6 +29,7 @@ class Plan:
     config: SweepConfig
     sampler: Sampler
     policy: Policy
+    stop_reason: str | None = None  # why no further child starts (mirrors the stored one)
 
 
 def parse_time(text: str) -> datetime:
@@ -60,9 +61,17 @@ class SweepController:
     def plan(self, parent_id: str) -> Plan:
         """The parsed config, sampler and policy of a sweep (built once per agent life)."""
         if parent_id not in self.plans:
-            config = parse_sweep_config(self.store.get_sweep(parent_id).config)
-            self.plans[parent_id] = Plan(config, build_sampler(config), build_policy(config.policy))
+            sweep = self.store.get_sweep(parent_id)
+            config = parse_sweep_config(sweep.config)
+            self.plans[parent_id] = Plan(config, build_sampler(config),
+                                         build_policy(config.policy), sweep.stop_reason)
         return self.plans[parent_id]
+
+    def stop_starting(self, parent_id: str, plan: Plan, reason: str) -> None:
+        """Record, once, why the sweep starts no further child."""
+        if plan.stop_reason is None:
+            self.store.set_sweep_stop_reason(parent_id, reason)
+            plan.stop_reason = reason
 
     def drive(self, parent_id: str) -> None:
         """One step of a sweep: start it, stop children, start children, or end it."""
@@ -81,14 +90,14 @@ class SweepController:
             self.store.tag_parent(parent_id, untagged)
         halt = self.halt_reason(parent, plan)
         if halt:
-            self.store.set_sweep_stop_reason(parent_id, halt)
+            self.stop_starting(parent_id, plan, halt)
             for child in children:
-                if not child.is_terminal:
+                if not child.is_terminal and not child.cancel_requested:
                     self.store.cancel_child(child.id, f"Canceled: {halt}.")
         else:
             self.apply_policy(parent, plan, children)
             children = self.launch(parent, plan, children)
-        if all(c.is_terminal for c in children) and self.done(parent, plan, children):
+        if all(c.is_terminal for c in children) and plan.stop_reason is not None:
             self.finish(parent, plan, children)
 
     def halt_reason(self, parent: Run, plan: Plan) -> str | None:
@@ -100,12 +109,6 @@ class SweepController:
                                   >= timedelta(minutes=minutes)):
             return f"the sweep reached max_duration_minutes={minutes}"
         return None
-
-    def done(self, parent: Run, plan: Plan, children: list[Run]) -> bool:
-        """Whether no further child will start."""
-        if len(children) >= plan.config.max_total_runs:
-            return True
-        return self.store.get_sweep(parent.id).stop_reason is not None
 
     def settle_reasons(self, children: list[Run]) -> None:
         """A child canceled by the controller shows the reason as its error, not 'Run was canceled'."""
@@ -142,16 +145,14 @@ class SweepController:
                        for i, c in enumerate(children)]
             params = plan.sampler.next(history)
             if params is None:
-                self.store.set_sweep_stop_reason(
-                    parent.id, f"the search space is exhausted after {len(children)} "
-                               f"configurations")
+                self.stop_starting(parent.id, plan, f"the search space is exhausted after "
+                                                    f"{len(children)} configurations")
                 break
             arguments = child_arguments(parent.arguments, params)
             children.append(self.store.create_child(parent, len(children), params, arguments))
             unfinished += 1
         if len(children) >= config.max_total_runs:
-            self.store.set_sweep_stop_reason(parent.id, f"max_total_runs={config.max_total_runs} "
-                                                        f"reached")
+            self.stop_starting(parent.id, plan, f"max_total_runs={config.max_total_runs} reached")
         return children
 
     def finish(self, parent: Run, plan: Plan, children: list[Run]) -> None:

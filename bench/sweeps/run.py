@@ -56,6 +56,17 @@ def ended(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+def start_gaps(runs: list[dict], concurrency: int) -> list[float]:
+    """Seconds from a slot freeing (a run's end) to the next run's Preparing: the scheduling cost.
+
+    With `concurrency` slots, the k-th start (k >= concurrency) waits for the (k-concurrency)-th
+    end; this does not depend on how long the script itself takes, so it is robust to load.
+    """
+    starts = sorted(ended(r["status_times"]["Preparing"]) for r in runs)
+    ends = sorted(ended(r["end_time"]) for r in runs)
+    return [starts[k] - ends[k - concurrency] for k in range(concurrency, len(runs))]
+
+
 class Bench:
     """A session on the service with the three measurements."""
 
@@ -76,7 +87,7 @@ class Bench:
             time.sleep(0.02)
         return run
 
-    def plain(self, n: int, one_by_one: bool = False) -> float:
+    def plain(self, n: int, one_by_one: bool = False) -> tuple[float, list[dict]]:
         t0 = time.time()
         ids = []
         for i in range(n):
@@ -86,9 +97,9 @@ class Bench:
                 self.wait(ids[-1])
         runs = [self.wait(run_id) for run_id in ids]
         assert all(r["status"] == "Completed" for r in runs), runs
-        return max(ended(r["end_time"]) for r in runs) - t0
+        return max(ended(r["end_time"]) for r in runs) - t0, runs
 
-    def sweep(self, n: int, concurrency: int) -> float:
+    def sweep(self, n: int, concurrency: int) -> tuple[float, list[dict]]:
         t0 = time.time()
         parent = self.post("/experiments/sweep/sweeps", {
             "script": "t.py", "sampling": {"type": "grid", "space": {
@@ -98,8 +109,8 @@ class Bench:
         done = self.wait(parent["id"])
         assert done["summary"]["children_by_state"] == {"Completed": n}, done["summary"]
         kids = self.session.get(f"{self.url}/runs/{parent['id']}/children").json()["children"]
-        return max(ended(self.session.get(f"{self.url}/runs/{c['run_id']}").json()["end_time"])
-                   for c in kids) - t0
+        runs = [self.session.get(f"{self.url}/runs/{c['run_id']}").json() for c in kids]
+        return max(ended(r["end_time"]) for r in runs) - t0, runs
 
 
 def start_service(ws: str, port: int, concurrency: int) -> subprocess.Popen:
@@ -131,22 +142,29 @@ def main() -> None:
     try:
         bench = Bench(f"http://127.0.0.1:{port}")
         bench.plain(2)  # warm the page cache and the interpreter before timing
-        plain, sweep = [], []
+        plain, sweep, plain_gaps, sweep_gaps = [], [], [], []
         for _ in range(args.repetitions):
-            plain.append(bench.plain(args.children))
-            sweep.append(bench.sweep(args.children, args.concurrency))
-        serial = bench.plain(args.children, one_by_one=True)
+            wall, runs = bench.plain(args.children)
+            plain.append(wall)
+            plain_gaps += start_gaps(runs, args.concurrency)
+            wall, runs = bench.sweep(args.children, args.concurrency)
+            sweep.append(wall)
+            sweep_gaps += start_gaps(runs, args.concurrency)
+        serial = bench.plain(args.children, one_by_one=True)[0]
         p, s = statistics.median(plain), statistics.median(sweep)
+        pg, sg = statistics.median(plain_gaps), statistics.median(sweep_gaps)
         result = {"children": args.children, "concurrency": args.concurrency,
                   "plain_s": [round(x, 2) for x in plain], "sweep_s": [round(x, 2) for x in sweep],
                   "plain_median_s": round(p, 2), "sweep_median_s": round(s, 2),
-                  "sweep_over_plain": round(s / p, 3), "plain_one_by_one_s": round(serial, 2)}
+                  "sweep_over_plain": round(s / p, 3), "plain_one_by_one_s": round(serial, 2),
+                  "slot_to_next_start_median_s": {"plain": round(pg, 3), "sweep": round(sg, 3)}}
         print(json.dumps(result, indent=2))
         print(f"\n| {args.children} trivial scripts, 2 at a time | wall time (median of "
               f"{args.repetitions}) |\n|---|---|\n| plain runs, queued one after another | "
               f"{p:.2f} s |\n| sweep children (concurrency {args.concurrency}) | {s:.2f} s "
               f"({(s / p - 1) * 100:+.1f} %) |\n| plain runs, each awaited before the next | "
-              f"{serial:.2f} s |")
+              f"{serial:.2f} s |\n\nslot freed → next start, median: plain {pg * 1000:.0f} ms, "
+              f"sweep {sg * 1000:.0f} ms")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
