@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from service.targets import docker_image
-from tests.docker.conftest import IRIS_ROWS
+from tests.docker.conftest import IRIS_ROWS, free_port
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.docker
@@ -145,3 +145,18 @@ def test_builds_on_a_base_that_already_has_python(docker, nocode, iris_model_dir
     docker.wait_healthy(name, url)
     resp = requests.post(url + "/score", json={"data": IRIS_ROWS, "method": "predict"}, timeout=10)
     assert resp.json() == {"predict": [0, 2]}
+
+
+def test_cpu_and_memory_limits_reach_the_container(docker, nocode):
+    name = f"amlocal-test-{uuid.uuid4().hex[:8]}"
+    docker.containers.add(name)
+    port = free_port()
+    docker_image.run_container(name, nocode[1], port, {"WORKER_COUNT": "1"}, cpus=0.5,
+                               memory_gb=0.5, args=("--worker_count", "1"))
+    host_config = inspect(name)["HostConfig"]
+    assert host_config["NanoCpus"] == 500_000_000
+    assert host_config["Memory"] == 512 * 1024 * 1024
+    assert host_config["NetworkMode"] == "host"
+    docker.wait_healthy(name, f"http://127.0.0.1:{port}")
+    labels = inspect(name)["Config"]["Labels"]
+    assert labels["amlocal.deployment"] == name and labels["amlocal.kind"] == "scoring"
