@@ -1,17 +1,11 @@
 """amlocal: Azure ML's scikit-learn loop (train, track, register, deploy, score) on your own machine."""
 from setuptools import find_packages, setup
 
-# The scoring container needs only these; keep the list short (see docker/scoring.Dockerfile).
-SCORING_REQUIRES = [
-    "flask>=3.0",
-    "gunicorn>=22.0",
-    "inference-schema[numpy-support]>=1.8",
-    "numpy>=1.24",
-    "scikit-learn>=1.3",
-    "joblib>=1.3",
-    "prometheus-client>=0.19",
-    "orjson>=3.9",
-]
+
+# The scoring container needs only these; docker/scoring-requirements.txt is the one list
+# (the scoring image installs it too).
+SCORING_REQUIRES = [line.strip() for line in open("docker/scoring-requirements.txt", encoding="utf-8")
+                    if line.strip() and not line.startswith("#")]
 
 setup(
     name="amlocal",
