@@ -23,16 +23,20 @@ from .run import build_specs
 # Patterns are substrings of py-spy's "function (file:line)" frame names.
 BUCKETS = (
     ("model predict (sklearn)", ("sklearn/",)),
-    ("input conversion", ("inference_schema/", "convert_numpy", "deserialize_input", " convert (")),
-    ("json parse", ("_loads", "json/decoder", "json/__init__.py:3", "get_json", "json.loads")),
-    ("json encode", ("json/encoder", "dumps", "jsonify")),
+    ("input conversion", ("parameter_types/", "convert_numpy", "deserialize_input", " convert (")),
+    ("json encode", ("json/encoder", "dumps (", "jsonify")),
+    ("json parse", ("_loads", "json/decoder", "json/__init__.py", "get_json")),
+    ("request id (uuid4)", ("uuid.py",)),
     ("logging", ("logging/",)),
     ("metrics (prometheus)", ("prometheus_client/",)),
     ("run() timeout (signals)", ("deadline.py", "signal.py")),
-    ("user run()", ("run (",)),
+    ("entry script and schema wrappers", ("score_undecorated.py", "score_decorated.py",
+                                          "scoring/score.py", "scoring/nocode.py",
+                                          "schema_decorators.py", "invoke_run (")),
     ("flask / werkzeug", ("flask/", "werkzeug/")),
     ("gunicorn http parsing", ("gunicorn/http/",)),
-    ("gunicorn worker loop", ("gunicorn/",)),
+    ("gunicorn worker loop (threads, epoll, socket writes)",
+     ("gunicorn/", "concurrent/futures", "threading.py", "selectors.py", "queue.py")),
 )
 
 
@@ -63,13 +67,13 @@ def summarize(collapsed: str) -> tuple[Counter, Counter, int]:
 
 
 def render(buckets: Counter, leaves: Counter, total: int, rps: float, top: int = 15) -> str:
-    """Buckets as shares of the worker's busy time and as microseconds per request."""
-    lines = [f"{total} samples; {rps:,.0f} req/s under load",
-             "| where | share of busy samples | ≈ µs per request |", "|---|---|---|"]
-    per_request_us = 1e6 / rps if rps else 0.0
+    """Buckets as shares of the worker's sampled (non-idle) thread stacks, then the top frames."""
+    # Wall-clock samples of every non-idle thread: a thread blocked in a syscall or preempted by
+    # other load counts as busy, so shares are indicative, not CPU time.
+    lines = [f"{total} samples; {rps:,.0f} req/s per worker under load",
+             "| where | share of non-idle samples |", "|---|---|"]
     for bucket, count in buckets.most_common():
-        share = count / total if total else 0.0
-        lines.append(f"| {bucket} | {share:.0%} | {share * per_request_us:.0f} |")
+        lines.append(f"| {bucket} | {count / total if total else 0.0:.0%} |")
     lines += ["", "innermost frames:"]
     lines += [f"  {count / total:6.1%}  {frame}" for frame, count in leaves.most_common(top)]
     return "\n".join(lines)

@@ -21,9 +21,10 @@ REPO = peers.REPO
 OURS_PYTHON = Path(sys.executable)
 DEFAULT_SERVERS = ["azmlinfsrv-undecorated", "azmlinfsrv-decorated", "mlflow",
                    "ours-nocode", "ours-iris"]
-EXTRA_SERVERS = ["ours-undecorated", "ours-decorated", "flask-minimal"]
+EXTRA_SERVERS = ["ours-undecorated", "ours-decorated", "ours-nocode-sync", "flask-minimal"]
 # Which azmlinfsrv run each of ours is held against (same kind of entry script), for the targets.
 PAIRS = [("ours-nocode", "azmlinfsrv-undecorated"), ("ours-iris", "azmlinfsrv-decorated"),
+         ("ours-nocode-sync", "azmlinfsrv-undecorated"),
          ("ours-undecorated", "azmlinfsrv-undecorated"), ("ours-decorated", "azmlinfsrv-decorated")]
 
 
@@ -32,13 +33,14 @@ def _venv_env(venv: Path) -> tuple[tuple[str, str], ...]:
     return (("PATH", f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"),)
 
 
-def _ours(name: str, entry: Path, model_dir: Path, predictions) -> servers.ServerSpec:
+def _ours(name: str, entry: Path, model_dir: Path, predictions,
+          env: tuple[tuple[str, str], ...] = ()) -> servers.ServerSpec:
     """Our scoring server (`python -m scoring`) with one entry script."""
     return servers.ServerSpec(
         name, lambda port, w: [str(OURS_PYTHON), "-m", "scoring", "--entry_script", str(entry),
                                "--model_dir", str(model_dir), "--port", str(port),
                                "--worker_count", str(w)],
-        body_kind="azureml", predictions=predictions)
+        body_kind="azureml", predictions=predictions, env=env)
 
 
 def _azml(name: str, entry: Path, f: fx.Fixtures) -> servers.ServerSpec:
@@ -67,6 +69,9 @@ def build_specs(f: fx.Fixtures) -> dict[str, servers.ServerSpec]:
                              lambda body: body["predict"]),
         "ours-iris": _ours("ours-iris", REPO / "scoring" / "score.py", f.model_dir,
                            lambda body: body),
+        # gunicorn's sync worker, as azmlinfsrv runs: no thread hand-offs, but no keep-alive either.
+        "ours-nocode-sync": _ours("ours-nocode-sync", REPO / "scoring" / "nocode.py", f.model_dir,
+                                  lambda body: body["predict"], (("WORKER_CLASS", "sync"),)),
         "ours-undecorated": _ours("ours-undecorated", f.undecorated_score, f.model_dir,
                                   lambda body: body),
         "ours-decorated": _ours("ours-decorated", f.decorated_score, f.model_dir,

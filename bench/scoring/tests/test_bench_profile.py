@@ -18,8 +18,12 @@ not a stack line
     (["_score (scoring/app.py:1)", "observe (prometheus_client/metrics.py:1)"], "metrics (prometheus)"),
     (["handle (gunicorn/workers/gthread.py:1)", "parse (gunicorn/http/message.py:1)"],
      "gunicorn http parsing"),
+    (["Thread.run (threading.py:1)", "_worker (concurrent/futures/thread.py:81)"],
+     "gunicorn worker loop (threads, epoll, socket writes)"),
+    (["dumps (json/__init__.py:231)", "encode (json/encoder.py:200)"], "json encode"),
+    (["_score (scoring/app.py:1)", "uuid4 (uuid.py:723)"], "request id (uuid4)"),
     (["main (x.py:1)"], "other"),
-], ids=["sklearn", "prometheus", "gunicorn-http", "unknown"])
+], ids=["sklearn", "prometheus", "gunicorn-http", "thread-pool", "json-dumps", "uuid", "unknown"])
 def test_the_innermost_known_frame_decides_the_bucket(stack, bucket):
     assert profile.frame_bucket(stack) == bucket
 
@@ -33,7 +37,8 @@ def test_summarize_counts_samples_per_bucket_and_leaf():
     assert leaves["_validate (sklearn/base.py:600)"] == 30
 
 
-def test_render_turns_shares_into_microseconds_per_request():
+def test_render_lists_shares_and_innermost_frames():
     buckets, leaves, total = profile.summarize(RAW)
     text = profile.render(buckets, leaves, total, rps=1000.0)
-    assert "| model predict (sklearn) | 60% | 600 |" in text
+    assert "| model predict (sklearn) | 60% |" in text
+    assert "60.0%  _validate (sklearn/base.py:600)" in text
