@@ -17,6 +17,7 @@ from typing import Any, Callable
 from .errors import NotFound
 from .store import Store
 from .store.deployments import Deployment
+from .targets import scoring_env
 from .targets.health import Cancelled, StartFailed, is_healthy, wait_healthy
 from .targets.layout import LayoutError, lay_out
 from .targets.spec import free_port, parse_model_id
@@ -258,10 +259,11 @@ class DeploymentReconciler:
             return target.deploy(dep.name, spec, models, self.ws.root / "models",
                                  self._keys(dep.name), layout.source_dir,
                                  overwrite=dep.served_generation is not None)
+        environment = self._environment(dep, spec, models, layout)
         health_port = free_port()
         runtime = target.start(dep.name, generation, layout, dep.port, health_port,
                                spec.get("worker_count") or 1, self._keys(dep.name),
-                               **self._resources(spec))
+                               environment=environment, **self._resources(spec))
         self.store.set_deployment_runtime(dep.name, {"serving": dep.runtime.get("serving"),
                                                      "pending": runtime})
         try:
@@ -276,6 +278,21 @@ class DeploymentReconciler:
         log.info("deployment %s: generation %s healthy %.2f s after start", dep.name, generation,
                  took)
         return runtime
+
+    def _environment(self, dep: Deployment, spec: dict, models: list, layout) -> Any:
+        """Choose (and for the local target build) the Python the generation runs in."""
+        try:
+            choice = scoring_env.choose(self.store, spec, models)
+            if dep.target != "local":
+                return choice
+            layout.log_dir.mkdir(parents=True, exist_ok=True)
+            python, env = scoring_env.build(choice, self.ws.envs_dir,
+                                            layout.log_dir / "environment.log")
+        except scoring_env.ScoringEnvironmentError as err:
+            raise StartFailed(str(err)) from err
+        if python:
+            log.info("deployment %s: scoring in %s (%s)", dep.name, python, choice.reason)
+        return {"python": python, "env": env, "reason": choice.reason}
 
     def _resources(self, spec: dict) -> dict:
         return {k: spec.get(k) for k in ("cpu_cores", "memory_gb")}

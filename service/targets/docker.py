@@ -48,12 +48,18 @@ class DockerTarget:
 
     def start(self, name: str, generation: int, layout: AppLayout, port: int, health_port: int,
               worker_count: int, keys: tuple[str, str] | None, cpu_cores: float | None = None,
-              memory_gb: float | None = None) -> dict[str, Any]:
+              memory_gb: float | None = None, environment: Any = None) -> dict[str, Any]:
         """Build or reuse the image, then `docker run` it; returns the runtime facts."""
         entry = None if layout.source_dir is None else Path(layout.entry_script)
         try:
+            requirements = None
+            if environment is not None and environment.spec is not None:
+                # the environment becomes the image's install step
+                requirements = layout.root / "requirements.txt"
+                requirements.write_text("\n".join(environment.requirements()) + "\n")
             ctx = images.make_context(layout.root / "context", self.repo_root, _models_of(layout),
-                                      entry, self._base(), source_dir=layout.source_dir)
+                                      entry, self._base(), source_dir=layout.source_dir,
+                                      requirements=requirements)
             tag = images.build_image(ctx, layout.log_dir / "build.log")
             container = container_name(name, generation)
             images.remove_container(container, timeout=0)  # a leftover from a crashed agent

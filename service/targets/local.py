@@ -62,7 +62,7 @@ class LocalTarget:
 
     def start(self, name: str, generation: int, layout: AppLayout, port: int, health_port: int,
               worker_count: int, keys: tuple[str, str] | None,
-              **_resources: Any) -> dict[str, Any]:
+              environment: dict | None = None, **_resources: Any) -> dict[str, Any]:
         """Start the generation's server; returns its runtime facts (JSON-able).
 
         cpu_cores/memory_gb are not enforced for a local process (as Azure's local target)."""
@@ -73,9 +73,11 @@ class LocalTarget:
                     "SERVICE_NAME": name})
         if keys:
             env["AMLOCAL_SCORING_KEYS"] = ",".join(keys)
+        env.update((environment or {}).get("env") or {})
+        python = (environment or {}).get("python") or self.python
         layout.log_dir.mkdir(parents=True, exist_ok=True)
         with open(layout.log_path, "ab") as out:
-            proc = subprocess.Popen(server_command(self.python, layout, port, health_port,
+            proc = subprocess.Popen(server_command(python, layout, port, health_port,
                                                    worker_count),
                                     cwd=layout.app_root, env=env, stdout=out,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
