@@ -112,7 +112,12 @@ class RunQueue:
             result = RunResult("Failed", None, {"message": f"amlocal could not execute the run: "
                                                            f"{err}", "exit_code": None,
                                                 "stderr_tail": ""})
-        self.store.finish_run(run.id, result.status, result.error)
+        error = result.error
+        if result.status == "Canceled":  # a sweep policy says why it stopped the run
+            reason = self.store.get_run(run.id).properties.get("cancel_reason")
+            if reason:
+                error = {**(error or {}), "message": reason}
+        self.store.finish_run(run.id, result.status, error)
         log.info("run %s %s", run.id, result.status)
 
     def stop(self) -> None:
@@ -139,9 +144,10 @@ class Agent:
 
         self.runs = RunQueue(self.store, self.ws, settings,
                              prepare=make_run_preparer(self.store, self.ws, settings))
+        # sweeps first: a child created in this tick is claimed by the run queue in the same tick
         self.loops: list[Loop] = loops if loops is not None else [
-            self.runs, DeploymentReconciler(self.store, self.ws, settings),
-            SweepController(self.store, self.ws, settings)]
+            SweepController(self.store, self.ws, settings), self.runs,
+            DeploymentReconciler(self.store, self.ws, settings)]
         self.stopping = threading.Event()
         self._lock_file = None
 
