@@ -1,17 +1,20 @@
 """amlocal: Azure ML's scikit-learn loop (train, track, register, deploy, score) on your own machine."""
+import os
+
 from setuptools import find_packages, setup
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 # The scoring container needs only these; docker/scoring-requirements.txt is the one list
 # (the scoring image installs it too).
-SCORING_REQUIRES = [line.strip() for line in open("docker/scoring-requirements.txt", encoding="utf-8")
-                    if line.strip() and not line.startswith("#")]
+with open(os.path.join(HERE, "docker", "scoring-requirements.txt"), encoding="utf-8") as fh:
+    SCORING_REQUIRES = [line.strip() for line in fh if line.strip() and not line.startswith("#")]
 
 setup(
     name="amlocal",
     version="0.1.0",
     description=__doc__,
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=open(os.path.join(HERE, "README.md"), encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["service", "service.*", "training", "training.*",

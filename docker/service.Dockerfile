@@ -21,6 +21,7 @@ ARG EXTRAS=""
 COPY build/ca-certificates.crt /tmp/amlocal-build/
 # Dependencies first, from setup.py alone (no packages yet), so source edits reuse this layer.
 COPY setup.py README.md /tmp/amlocal-deps/
+COPY docker/scoring-requirements.txt /tmp/amlocal-deps/docker/
 RUN python3 -m venv /opt/venv \
     && if [ -s /tmp/amlocal-build/ca-certificates.crt ]; then \
            export PIP_CERT=/tmp/amlocal-build/ca-certificates.crt; fi \
@@ -28,6 +29,7 @@ RUN python3 -m venv /opt/venv \
        /opt/venv/bin/pip install -q "/tmp/amlocal-deps${EXTRAS}" \
     && /opt/venv/bin/pip uninstall -q -y amlocal
 COPY setup.py README.md /src/
+COPY docker/scoring-requirements.txt /src/docker/
 COPY service/ /src/service/
 COPY training/ /src/training/
 COPY scoring/ /src/scoring/

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -81,13 +82,25 @@ def find_built(spec: EnvSpec, envs_root: str | Path) -> BuiltEnv | None:
                     variables=dict(record.get("variables") or {}))
 
 
-def uv_executable() -> str | None:
-    """Return the uv binary: the one installed with amlocal's Python, else one on PATH."""
+_UV_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _find_uv() -> str | None:
     try:
         from uv import find_uv_bin  # the `uv` wheel ships its binary and this helper
         return find_uv_bin()
     except (ImportError, FileNotFoundError):
         return shutil.which("uv")
+
+
+def uv_executable() -> str | None:
+    """Return the uv binary: the one installed with amlocal's Python, else one on PATH.
+
+    Looked up once under a lock: uv's helper reads sysconfig, whose first use is not
+    thread-safe (two runs preparing at once saw a half-initialised config)."""
+    with _UV_LOCK:
+        return _find_uv()
 
 
 def choose_installer(spec: EnvSpec, installer: str = "auto") -> str:
