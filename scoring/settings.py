@@ -52,7 +52,9 @@ class Settings:
     worker_count: int = _setting("WORKER_COUNT", 1, _positive_int("WORKER_COUNT"))
     # Threads per gthread worker: they keep connections alive, the GIL serialises run() anyway.
     worker_threads: int = _setting("WORKER_THREADS", 4, _positive_int("WORKER_THREADS"))
-    worker_class: str = _setting("WORKER_CLASS", "gthread")
+    # sync, as azmlinfsrv: measured faster per request than gthread (bench/README.md); gthread
+    # keeps connections alive for clients that reuse them.
+    worker_class: str = _setting("WORKER_CLASS", "sync")
     worker_timeout: int = _setting("WORKER_TIMEOUT", 300, _positive_int("WORKER_TIMEOUT"))
     scoring_timeout_ms: int = _setting("SCORING_TIMEOUT_MS", 3_600_000,
                                        _positive_int("SCORING_TIMEOUT_MS"))
