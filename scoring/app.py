@@ -98,7 +98,7 @@ class ScoringApp:
         except ScoringError as err:
             request_id = request_id or str(uuid.uuid4())
             reply = self._error(err, request_id)
-        except Exception as err:  # a server defect: log it, never show it
+        except Exception:  # a server defect: log it, never show it
             request_id = request_id or str(uuid.uuid4())
             logger.exception("request %s: unexpected server error", request_id)
             reply = self._error(InternalError(), request_id)

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from .settings import Settings
 from .workspace import init_workspace, load_or_create_token

@@ -15,22 +15,12 @@ from ..errors import BadRequest, NotFound
 from ..openapi import doc, load
 from ..schemas.environments import EnvironmentSchema, RegisterEnvironmentSchema
 from ..store.environments import EnvironmentVersion
-from . import store, workspace
+from . import parse_version, store, workspace
 
 bp = Blueprint("environments", __name__)
 ENV = EnvironmentSchema()
 ENVS = EnvironmentSchema(many=True)
 DEFINITIONS = ("conda_spec", "pip_requirements")
-
-
-def parse_version(text: str) -> int | str:
-    """A positive integer or "latest"."""
-    if text == "latest":
-        return text
-    if not text.isdigit() or int(text) < 1:
-        raise BadRequest(f"Invalid version {text!r}: a positive integer or 'latest'.",
-                         field="version")
-    return int(text)
 
 
 def describe(env: EnvironmentVersion, state: str | None = None) -> dict:

@@ -23,7 +23,7 @@ from ..schemas.models import (MODEL_NAME, MODEL_NAME_ERROR, ModelListQuerySchema
 from ..store import Run, Store
 from ..store.models import ModelVersion, StagedModel
 from ..workspace import Workspace
-from . import store, workspace
+from . import parse_pairs, parse_version, store, workspace
 
 bp = Blueprint("models", __name__)
 MODEL = ModelSchema()
@@ -41,20 +41,6 @@ def check_name(name: str) -> str:
     if not re.match(MODEL_NAME, name):
         raise BadRequest(MODEL_NAME_ERROR, field="name")
     return name
-
-
-def parse_version(text: str) -> int | str:
-    """A positive integer or "latest"."""
-    if text == "latest":
-        return text
-    if not text.isdigit() or int(text) < 1:
-        raise BadRequest(f"Invalid version {text!r}: a positive integer or 'latest'.",
-                         field="version")
-    return int(text)
-
-
-def _pairs(values: list[str]) -> list[tuple[str, str | None]]:
-    return [(k, v if sep else None) for k, sep, v in (t.partition("=") for t in values)]
 
 
 # -- registering ------------------------------------------------------------------------------
@@ -243,7 +229,7 @@ def list_models():
     raw.update(tag=request.args.getlist("tag"), property=request.args.getlist("property"))
     query = load(ModelListQuerySchema(), raw)
     found = store().list_model_versions(
-        query.get("name"), tags=_pairs(query["tag"]), properties=_pairs(query["property"]),
+        query.get("name"), tags=parse_pairs(query["tag"]), properties=parse_pairs(query["property"]),
         framework=query.get("framework"), run_id=query.get("run_id"), latest=query["latest"],
         limit=query["limit"])
     return {"models": MODELS.dump(found)}

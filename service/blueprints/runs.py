@@ -5,7 +5,7 @@ from ..openapi import doc, load
 from ..schemas.runs import (ExperimentSchema, RunListQuerySchema, RunSchema, TagsUpdateSchema)
 from ..submission import check_experiment_name, submit_run
 from ..sweeper import sweep_summary
-from . import store, workspace
+from . import parse_pairs, store, workspace
 
 bp = Blueprint("runs", __name__)
 RUN = RunSchema()
@@ -17,10 +17,6 @@ SUBMIT_PARTS = {
     "config": {"type": "string", "description": "JSON: {script, arguments[], environment?, "
                                                  "tags{}, timeout_s?}"},
 }
-
-
-def _parse_tag_filters(values: list[str]) -> list[tuple[str, str | None]]:
-    return [(k, v if sep else None) for k, sep, v in (t.partition("=") for t in values)]
 
 
 @bp.post("/experiments/<experiment>/runs")
@@ -55,7 +51,7 @@ def list_runs(experiment: str):
         raw["status"] = request.args["status"]
     query = load(RunListQuerySchema(), raw)
     runs = store().list_runs(experiment, status=query.get("status"),
-                             tags=_parse_tag_filters(query["tag"]), limit=query["limit"])
+                             tags=parse_pairs(query["tag"]), limit=query["limit"])
     return {"runs": RUNS.dump(runs)}
 
 

@@ -1,7 +1,7 @@
 """The store: SQLite plus artifact folders, spoken to in verbs and dataclasses."""
 from __future__ import annotations
 
-from .base import StoreBase, iso, utc_now
+from .base import iso, utc_now
 from .deployments import DeploymentStore
 from .environments import EnvironmentStore
 from .models import ModelStore

@@ -150,6 +150,14 @@ class RunStore(StoreBase):
              f"AND kind IN ({','.join('?' * len(kinds))})")
         return self.conn.execute(q, (*statuses, *kinds)).fetchone()[0]
 
+    @staticmethod
+    def _state_row(conn, run_id: str):
+        row = conn.execute("SELECT status, status_times FROM runs WHERE id = ?",
+                           (run_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"Run {run_id!r} not found.", field="run_id")
+        return row
+
     def _set_state(self, conn, run_id: str, state: str, times: dict) -> None:
         now = self.now()
         times[state] = now
@@ -165,10 +173,7 @@ class RunStore(StoreBase):
     def set_run_state(self, run_id: str, state: str) -> None:
         """Record a non-terminal state change (Preparing, Running, Finalizing) with its time."""
         with self.transaction() as conn:
-            row = conn.execute("SELECT status, status_times FROM runs WHERE id = ?",
-                               (run_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"Run {run_id!r} not found.", field="run_id")
+            row = self._state_row(conn, run_id)
             if row["status"] not in TERMINAL:
                 self._set_state(conn, run_id, state, loads(row["status_times"], {}))
 
@@ -181,10 +186,7 @@ class RunStore(StoreBase):
         """Record a terminal state and its error, once."""
         assert status in TERMINAL, status
         with self.transaction() as conn:
-            row = conn.execute("SELECT status, status_times FROM runs WHERE id = ?",
-                               (run_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"Run {run_id!r} not found.", field="run_id")
+            row = self._state_row(conn, run_id)
             if row["status"] not in TERMINAL:
                 self._set_state(conn, run_id, status, loads(row["status_times"], {}))
                 conn.execute("UPDATE runs SET error = ?, pid = NULL WHERE id = ?",

@@ -56,7 +56,7 @@ def test_nocode_needs_exactly_one_model_file(start_server: Callable[..., Server]
         train_iris(model_dir / os.path.dirname(name), os.path.basename(name))
     server = start_server(NOCODE_ENTRY_SCRIPT, model_dir)
     assert server.wait_exit() == 3
-    assert f"Expected exactly one model file (.joblib, .pkl, .pickle)" in server.log and found in server.log
+    assert "Expected exactly one model file (.joblib, .pkl, .pickle)" in server.log and found in server.log
     assert "AZUREML_MODEL_DIR holds:" in server.log
 
 

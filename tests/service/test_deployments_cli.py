@@ -5,18 +5,8 @@ import json
 import subprocess
 import sys
 
-import pytest
-
-from tests.conftest import REPO, TOKEN, Service, free_port
-from tests.service.test_deployments_support import iris_model, kill_leftovers, register_model
-
-
-@pytest.fixture
-def svc(tmp_path):
-    service = Service(tmp_path / "ws", free_port()).start()
-    yield service
-    service.stop()
-    kill_leftovers(service.workspace)
+from tests.conftest import REPO, TOKEN
+from tests.service.test_deployments_support import iris_model, register_model
 
 
 def amlocal(svc, *args: str, ok: bool = True) -> subprocess.CompletedProcess:

@@ -5,7 +5,6 @@ import io
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
 import sklearn
 
 from service.targets import scoring_env

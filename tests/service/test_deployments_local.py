@@ -9,18 +9,10 @@ import pytest
 import requests
 
 from scoring import IRIS_ENTRY_SCRIPT
-from tests.conftest import Service, assert_error, free_port
+from tests.conftest import assert_error
 from tests.polling import wait_for
-from tests.service.test_deployments_support import (INIT_RAISES, iris_model, kill_leftovers,
-                                                    register_model, score, wait_state)
-
-
-@pytest.fixture
-def svc(tmp_path):
-    service = Service(tmp_path / "ws", free_port()).start()
-    yield service
-    service.stop()
-    kill_leftovers(service.workspace)
+from tests.service.test_deployments_support import (INIT_RAISES, iris_model, register_model, score,
+                                                    wait_state)
 
 
 def deploy(svc, name: str, models, **extra) -> dict:

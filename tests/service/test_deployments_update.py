@@ -3,21 +3,11 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 import requests
 
-from tests.conftest import Service, assert_error, free_port
+from tests.conftest import assert_error
 from tests.polling import wait_for
-from tests.service.test_deployments_support import (iris_model, kill_leftovers, register_model,
-                                                    score, wait_state)
-
-
-@pytest.fixture
-def svc(tmp_path):
-    service = Service(tmp_path / "ws", free_port()).start()
-    yield service
-    service.stop()
-    kill_leftovers(service.workspace)
+from tests.service.test_deployments_support import iris_model, register_model, score, wait_state
 
 
 class Traffic:
