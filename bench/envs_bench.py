@@ -1,6 +1,6 @@
 """Benchmark environments: cold builds of sklearn-env.yml with uv vs pip, and resolving a built env.
 
-Run: .venv/bin/python bench/envs_bench.py [--repeat N] [--spec PATH] [--machine-config]
+Run: .venv/bin/python -m bench.envs_bench [--repeat N] [--spec PATH] [--machine-config]
 
 Each cold build gets a fresh, empty cache folder (UV_CACHE_DIR / PIP_CACHE_DIR) and a fresh
 envs root, so both installers download and unpack everything. By default pip's machine-wide

@@ -1,6 +1,6 @@
 """Control-API benchmark (issue 2): submit → Running latency, and GET /runs/<id> throughput.
 
-    .venv/bin/python bench/control/run.py [--runs 20] [--duration 10]
+    .venv/bin/python -m bench.control.run [--runs 20] [--duration 10]
 
 Starts a real `amlocal serve` (2 gunicorn workers + the agent) on a temporary workspace on
 127.0.0.1, measures, stops it by PID. Needs `wrk` (installed with apt when missing).
@@ -8,43 +8,17 @@ Starts a real `amlocal serve` (2 gunicorn workers + the agent) on a temporary wo
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
-import sys
-import tarfile
-import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parents[2]
-TOKEN = "bench-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def snapshot(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(text.encode())
-            tar.addfile(info, io.BytesIO(text.encode()))
-    return buf.getvalue()
-
+from bench.harness import TOKEN, BenchService, snapshot
 
 def ensure_wrk() -> str:
     if not shutil.which("wrk"):
@@ -93,26 +67,10 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
-    port, ws = free_port(), tempfile.mkdtemp(prefix="amlocal-bench-")
-    env = {**os.environ, "AMLOCAL_API_TOKEN": TOKEN, "AMLOCAL_API_WORKERS": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port),
-                             "--workspace", ws], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(url + "/health", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("service did not start")
-            time.sleep(0.05)
+    with BenchService(AMLOCAL_API_WORKERS="2") as service:
+        url = service.url
         lat = submit_to_running(url, args.runs)
-        run_id = requests.get(f"{url}/experiments/bench/runs", headers={
-            "Authorization": f"Bearer {TOKEN}"}).json()["runs"][0]["id"]
+        run_id = service.session.get(f"{url}/experiments/bench/runs").json()["runs"][0]["id"]
         rps = get_run_rps(url, run_id, args.duration, args.connections)
         result = {"submit_to_running_median_s": round(statistics.median(lat), 4),
                   "submit_to_running_max_s": round(max(lat), 4), "runs": len(lat),
@@ -124,10 +82,6 @@ def main() -> None:
               f"{result['submit_to_running_median_s']:.3f} s |\n"
               f"| GET /runs/<id>, 2 workers, {args.connections} conns | ≥ 1,000 req/s | "
               f"{rps:,.0f} req/s |")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-        shutil.rmtree(ws, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Deployment benchmark (issue 6): POST → Healthy (local, docker), cold image build, and latency
 and errors while a deployment is updated under a steady request rate.
 
-    .venv/bin/python bench/deployments/run.py [--repeats 7] [--rate 200] [--docker]
+    .venv/bin/python -m bench.deployments.run [--repeats 7] [--rate 200] [--docker]
 
 Starts a real `amlocal serve` on a temporary workspace (127.0.0.1), registers iris models with the
 registry's store verbs, measures, deletes what it deployed and stops the service by PID.

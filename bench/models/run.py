@@ -1,6 +1,6 @@
 """Model-registry benchmark (issue 4): register a ~1 MB model from a run, introspection included.
 
-    .venv/bin/python bench/models/run.py [--registrations 30]
+    .venv/bin/python -m bench.models.run [--registrations 30]
 
 Starts a real `amlocal serve` (2 gunicorn workers + the agent) on a temporary workspace on
 127.0.0.1, trains a ~1 MB scikit-learn model as a tracked run, then times POST /models from that
@@ -11,24 +11,15 @@ worker also waits for its fork server's one-time imports: it is reported apart (
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
-import tarfile
-import tempfile
 import time
-from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parents[2]
-TOKEN = "bench-token"
+from bench.harness import BenchService, snapshot, wait_for
+
 TRAIN = """\
 import os, joblib, numpy as np
 from sklearn.neighbors import KNeighborsClassifier
@@ -42,40 +33,11 @@ print(os.path.getsize("outputs/model.joblib"))
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def snapshot(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(text.encode())
-            tar.addfile(info, io.BytesIO(text.encode()))
-    return buf.getvalue()
-
-
-def wait(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-            if value:
-                return value
-        except requests.RequestException:  # not listening yet, or slow on a loaded machine
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
 def train(session: requests.Session, url: str) -> dict:
     run = session.post(f"{url}/experiments/bench-models/runs",
                        files={"snapshot": ("s.tgz", snapshot({"train.py": TRAIN}))},
                        data={"config": json.dumps({"script": "train.py"})}).json()
-    done = wait(lambda: (r := session.get(f"{url}/runs/{run['id']}").json())["status"] in (
+    done = wait_for(lambda: (r := session.get(f"{url}/runs/{run['id']}").json())["status"] in (
         "Completed", "Failed", "Canceled") and r, 300, "the training run")
     if done["status"] != "Completed":
         raise SystemExit(f"training failed: {done.get('error')}")
@@ -97,16 +59,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--registrations", type=int, default=30)
     args = parser.parse_args()
-    port, ws = free_port(), tempfile.mkdtemp(prefix="amlocal-bench-models-")
-    env = {**os.environ, "AMLOCAL_API_TOKEN": TOKEN, "AMLOCAL_API_WORKERS": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port),
-                             "--workspace", ws], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {TOKEN}"
-    try:
-        wait(lambda: requests.get(url + "/health", timeout=1).ok, 60, "the service")
+    with BenchService(AMLOCAL_API_WORKERS="2") as service:
+        session, url = service.session, service.url
         run = train(session, url)
         cold = [register(session, url, run["id"])[0] for _ in range(2)]  # both workers warm up
         timings, last = [], {}
@@ -126,10 +80,6 @@ def main() -> None:
               f"| register a {size / 1e6:.2f} MB model from a run, incl. introspection, median of "
               f"{len(timings)} | < 300 ms | {result['median_s'] * 1000:.0f} ms (p90 "
               f"{result['p90_s'] * 1000:.0f} ms) |")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-        shutil.rmtree(ws, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Sweep overhead benchmark (issue 7): a 20-child sweep at concurrency 2 against 20 plain runs.
 
-    .venv/bin/python bench/sweeps/run.py [--children 20] [--concurrency 2] [--repetitions 3]
+    .venv/bin/python -m bench.sweeps.run [--children 20] [--concurrency 2] [--repetitions 3]
 
 Starts a real `amlocal serve` on a temporary workspace on 127.0.0.1 whose run limit is the
 sweep's concurrency, so both sides run two scripts at a time. Plain: 20 runs of the same trivial
@@ -12,44 +12,19 @@ before the next is submitted, shows what running the children two at a time buys
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
-import tarfile
-import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parents[2]
-TOKEN = "bench-token"
+from bench.harness import TOKEN, BenchService, snapshot
+
 TERMINAL = ("Completed", "Failed", "Canceled")
 SCRIPT = ("import argparse\nfrom azureml.core.run import Run\np = argparse.ArgumentParser()\n"
           "p.add_argument('--x', type=int, default=0)\n"
           "Run.get_context().log('score', p.parse_args().x)\n")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def snapshot() -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        info = tarfile.TarInfo("t.py")
-        info.size = len(SCRIPT.encode())
-        tar.addfile(info, io.BytesIO(SCRIPT.encode()))
-    return buf.getvalue()
 
 
 def ended(text: str) -> float:
@@ -71,7 +46,7 @@ class Bench:
     """A session on the service with the three measurements."""
 
     def __init__(self, url: str):
-        self.url, self.body = url, snapshot()
+        self.url, self.body = url, snapshot({"t.py": SCRIPT})
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {TOKEN}"
 
@@ -113,34 +88,14 @@ class Bench:
         return max(ended(r["end_time"]) for r in runs) - t0, runs
 
 
-def start_service(ws: str, port: int, concurrency: int) -> subprocess.Popen:
-    env = {**os.environ, "AMLOCAL_API_TOKEN": TOKEN,
-           "AMLOCAL_MAX_CONCURRENT_RUNS": str(concurrency)}
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port),
-                             "--workspace", ws], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/health", timeout=5).ok:
-                return proc
-        except requests.RequestException:  # not listening yet, or slow to answer
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit("service did not start")
-        time.sleep(0.05)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--children", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--repetitions", type=int, default=3)
     args = parser.parse_args()
-    port, ws = free_port(), tempfile.mkdtemp(prefix="amlocal-bench-")
-    proc = start_service(ws, port, args.concurrency)
-    try:
-        bench = Bench(f"http://127.0.0.1:{port}")
+    with BenchService(AMLOCAL_MAX_CONCURRENT_RUNS=str(args.concurrency)) as service:
+        bench = Bench(service.url)
         bench.plain(2)  # warm the page cache and the interpreter before timing
         plain, sweep, plain_gaps, sweep_gaps = [], [], [], []
         for _ in range(args.repetitions):
@@ -165,10 +120,6 @@ def main() -> None:
               f"({(s / p - 1) * 100:+.1f} %) |\n| plain runs, each awaited before the next | "
               f"{serial:.2f} s |\n\nslot freed → next start, median: plain {pg * 1000:.0f} ms, "
               f"sweep {sg * 1000:.0f} ms")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-        shutil.rmtree(ws, ignore_errors=True)
 
 
 if __name__ == "__main__":
