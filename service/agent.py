@@ -112,12 +112,7 @@ class RunQueue:
             result = RunResult("Failed", None, {"message": f"amlocal could not execute the run: "
                                                            f"{err}", "exit_code": None,
                                                 "stderr_tail": ""})
-        error = result.error
-        if result.status == "Canceled":  # a sweep policy says why it stopped the run
-            reason = self.store.get_run(run.id).properties.get("cancel_reason")
-            if reason:
-                error = {**(error or {}), "message": reason}
-        self.store.finish_run(run.id, result.status, error)
+        self.store.finish_run(run.id, result.status, result.error)
         log.info("run %s %s", run.id, result.status)
 
     def stop(self) -> None:

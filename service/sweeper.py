@@ -16,7 +16,7 @@ from training.sweeps import (ChildRun, Policy, Sampler, SweepConfig, Trial, best
                              build_policy, build_sampler, child_arguments, parse_sweep_config)
 
 from .store import ACTIVE, Run, Store
-from .store.sweeps import CANCEL_REASON, SYSTEM_TAG, child_parameters
+from .store.sweeps import SYSTEM_TAG, child_parameters
 
 log = logging.getLogger("amlocal.sweeper")
 ALL_FAILED = "All {n} child runs failed; the first failure: {first}"
@@ -84,7 +84,6 @@ class SweepController:
         if parent.is_terminal:  # canceled while it was still queued
             return
         children = self.store.list_children(parent_id)
-        self.settle_reasons(children)
         untagged = [c for c in children if f"{SYSTEM_TAG}{c.id}" not in parent.tags]
         if untagged:  # an agent stopped between creating a child and tagging the parent
             self.store.tag_parent(parent_id, untagged)
@@ -109,14 +108,6 @@ class SweepController:
                                   >= timedelta(minutes=minutes)):
             return f"the sweep reached max_duration_minutes={minutes}"
         return None
-
-    def settle_reasons(self, children: list[Run]) -> None:
-        """A child canceled by the controller shows the reason as its error, not 'Run was canceled'."""
-        for child in children:
-            reason = child.properties.get(CANCEL_REASON)
-            if (reason and child.status == "Canceled"
-                    and (child.error or {}).get("message") != reason):
-                self.store.set_run_error_message(child.id, reason)
 
     def apply_policy(self, parent: Run, plan: Plan, children: list[Run]) -> None:
         """Cancel the running children the early-termination policy judges hopeless."""

@@ -12,6 +12,7 @@ from .base import StoreBase, dumps, loads
 ACTIVE = ("Preparing", "Running", "Finalizing")
 TERMINAL = ("Completed", "Failed", "Canceled")
 PENDING = ("NotStarted", "Queued")
+CANCEL_REASON = "cancel_reason"  # property saying why amlocal canceled a run (e.g. a sweep policy)
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ class RunStore(StoreBase):
 
     @staticmethod
     def _state_row(conn, run_id: str):
-        row = conn.execute("SELECT status, status_times FROM runs WHERE id = ?",
+        row = conn.execute("SELECT status, status_times, properties FROM runs WHERE id = ?",
                            (run_id,)).fetchone()
         if row is None:
             raise NotFound(f"Run {run_id!r} not found.", field="run_id")
@@ -183,10 +184,13 @@ class RunStore(StoreBase):
             conn.execute("UPDATE runs SET pid = ? WHERE id = ?", (pid, run_id))
 
     def finish_run(self, run_id: str, status: str, error: dict | None = None) -> Run:
-        """Record a terminal state and its error, once."""
+        """Record a terminal state and its error, once; a recorded cancel reason is the message."""
         assert status in TERMINAL, status
         with self.transaction() as conn:
             row = self._state_row(conn, run_id)
+            reason = loads(row["properties"], {}).get(CANCEL_REASON)
+            if status == "Canceled" and reason:
+                error = {**(error or {}), "message": reason}
             if row["status"] not in TERMINAL:
                 self._set_state(conn, run_id, status, loads(row["status_times"], {}))
                 conn.execute("UPDATE runs SET error = ?, pid = NULL WHERE id = ?",

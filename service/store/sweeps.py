@@ -7,11 +7,11 @@ from typing import Any
 
 from ..errors import NotFound
 from .base import StoreBase, dumps, loads
+from .runs import CANCEL_REASON
 
 SWEEP_KIND = "sweep"
 HYPERPARAMETERS = "hyperparameters"  # the child's property holding its sampled values (JSON)
 SYSTEM_TAG = "_aml_system_"  # + child id: the parent's tag with that child's values (as Azure)
-CANCEL_REASON = "cancel_reason"  # the child's property holding why the controller canceled it
 
 
 @dataclass(frozen=True)
@@ -125,11 +125,3 @@ class SweepStore(StoreBase):
                          (dumps(props), child_id))
         if row["status"] in ("NotStarted", "Queued"):
             self.finish_run(child_id, "Canceled", {"message": reason})  # type: ignore[attr-defined]
-
-    def set_run_error_message(self, run_id: str, message: str) -> None:
-        """Replace an ended run's error message (a policy's reason replaces 'Run was canceled')."""
-        with self.transaction() as conn:
-            row = conn.execute("SELECT error FROM runs WHERE id = ?", (run_id,)).fetchone()
-            error = (loads(row["error"], None) or {}) if row else {}
-            error["message"] = message
-            conn.execute("UPDATE runs SET error = ? WHERE id = ?", (dumps(error), run_id))
