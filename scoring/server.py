@@ -79,6 +79,21 @@ def _child_exit(server: Any, worker: Any) -> None:
     mark_dead(worker.pid)
 
 
+def worker_class(settings: Settings) -> str:
+    """gunicorn's worker_class for WORKER_CLASS; our keepalive worker falls back to sync on a
+    gunicorn too old for it (a custom environment may pin one)."""
+    if settings.worker_class != "keepalive":
+        return settings.worker_class
+    from . import worker
+    if not worker.supported():
+        import gunicorn
+        logger.warning("gunicorn %s is older than 27: WORKER_CLASS=keepalive falls back to sync",
+                       gunicorn.__version__)
+        return "sync"
+    worker.KeepAliveWorker.client_timeout_s = settings.client_timeout  # inherited by the forked workers
+    return "scoring.worker.KeepAliveWorker"
+
+
 class ScoringServer(BaseApplication):
     """gunicorn configured from Settings, not from gunicorn's command line."""
 
@@ -99,7 +114,7 @@ class ScoringServer(BaseApplication):
             # script and model in the master before the listener takes connections.
             "preload_app": s.worker_preload or s.reuse_port,
             "workers": s.worker_count,
-            "worker_class": s.worker_class,
+            "worker_class": worker_class(s),
             # gunicorn turns "sync" into gthread when threads > 1.
             "threads": s.worker_threads if s.worker_class == "gthread" else 1,
             "timeout": s.worker_timeout,

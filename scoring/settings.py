@@ -52,9 +52,12 @@ class Settings:
     worker_count: int = _setting("WORKER_COUNT", 1, _positive_int("WORKER_COUNT"))
     # Threads per gthread worker: they keep connections alive, the GIL serialises run() anyway.
     worker_threads: int = _setting("WORKER_THREADS", 4, _positive_int("WORKER_THREADS"))
-    # sync, as azmlinfsrv: measured faster per request than gthread (bench/README.md); gthread
-    # keeps connections alive for clients that reuse them.
-    worker_class: str = _setting("WORKER_CLASS", "sync")
+    # keepalive (scoring/worker.py): connections kept alive, requests run in the worker's main
+    # thread; measured faster than sync (azmlinfsrv's) and gthread (bench/README.md). Any gunicorn
+    # worker class name or dotted path also works.
+    worker_class: str = _setting("WORKER_CLASS", "keepalive")
+    # Seconds a client may stall mid-request or mid-response before the keepalive worker drops it.
+    client_timeout: int = _setting("AMLOCAL_CLIENT_TIMEOUT", 10, _positive_int("AMLOCAL_CLIENT_TIMEOUT"))
     worker_timeout: int = _setting("WORKER_TIMEOUT", 300, _positive_int("WORKER_TIMEOUT"))
     scoring_timeout_ms: int = _setting("SCORING_TIMEOUT_MS", 3_600_000,
                                        _positive_int("SCORING_TIMEOUT_MS"))

@@ -29,7 +29,7 @@ UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9
 # Headers whose values legitimately differ (README "Differences from azmlinfsrv").
 IGNORED_HEADERS = {
     "date",                 # the clock
-    "connection",           # WORKER_CLASS=gthread keeps connections alive; sync (default) closes them as azmlinfsrv
+    "connection",           # ours keeps connections alive (WORKER_CLASS=keepalive); azmlinfsrv's sync worker closes them
     "x-ms-server-version",  # azmlinfsrv/1.5.1 vs amlocal-scoring/0.1.0 (HTTP_X_MS_SERVER_VERSION overrides)
     "allow",                # ours lists the methods on 405, as HTTP requires; azmlinfsrv omits it
 }

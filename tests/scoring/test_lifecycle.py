@@ -97,6 +97,7 @@ def run(data):
 @pytest.mark.parametrize("worker_class, source", [
     pytest.param("gthread", scripts.SLOW, id="gthread-busy-run"),
     pytest.param("sync", SLEEPING, id="sync-sleeping-run"),  # SIGALRM interrupts even a sleep, as in Azure
+    pytest.param("keepalive", SLEEPING, id="keepalive-sleeping-run"),  # the default: SIGALRM too
 ])
 def test_slow_run_times_out_and_the_server_keeps_answering(start_server: Callable[..., Server],
                                                            write_script: Callable, worker_class: str,

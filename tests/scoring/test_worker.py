@@ -1,0 +1,142 @@
+"""The keepalive worker (the default WORKER_CLASS): kept-alive connections, round robin between
+connections, stalled clients dropped, and a graceful stop that hands the port over at once."""
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Callable
+
+import requests
+
+from scoring import NOCODE_ENTRY_SCRIPT
+from tests.polling import wait_for
+from tests.scoring.conftest import IRIS_ROWS, Server
+
+ECHO_IN_ORDER = """
+import os, time
+def init():
+    pass
+def run(data):
+    time.sleep(0.1)
+    with open(os.environ["ORDER_LOG"], "a") as log:
+        log.write(data + "\\n")
+    return data
+"""
+
+
+def _raw_request(body: str, length: int | None = None) -> bytes:
+    size = len(body.encode()) if length is None else length
+    return (f"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+            f"Content-Length: {size}\r\n\r\n{body}").encode()
+
+
+def _read_until_closed(sock: socket.socket, timeout: float = 20) -> bytes:
+    """Everything the server sends until it closes the connection (fails if it never does)."""
+    sock.settimeout(timeout)
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received
+
+
+def test_one_connection_serves_many_requests(start_server: Callable[..., Server], iris_model_dir: Path) -> None:
+    server = start_server(NOCODE_ENTRY_SCRIPT, iris_model_dir).wait_ready()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.connect()
+    first_socket = conn.sock
+    for _ in range(3):
+        conn.request("POST", "/score", body=json.dumps({"data": IRIS_ROWS}),
+                     headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        assert response.status == 200 and json.loads(response.read()) == {"predict": [0, 2]}
+        assert response.getheader("Connection", "").lower() == "keep-alive"
+        # http.client drops its socket when the server announces a close: the same one means reused.
+        assert conn.sock is first_socket
+    conn.close()
+
+
+def test_connections_take_turns(start_server: Callable[..., Server], write_script: Callable,
+                                tmp_path: Path) -> None:
+    order_log = tmp_path / "order.log"
+    server = start_server(write_script("score.py", ECHO_IN_ORDER),
+                          env={"ORDER_LOG": str(order_log)}).wait_ready()
+    greedy = socket.create_connection(("127.0.0.1", server.port))
+    other = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        # Four pipelined requests arrive before the other connection's one, each run() takes 0.1 s.
+        greedy.sendall(b"".join(_raw_request(f"greedy-{n}") for n in range(4)))
+        other.sendall(_raw_request("other"))
+        calls = wait_for(lambda: (lines := order_log.read_text().split()) and len(lines) == 5 and lines,
+                         timeout=30, message="five run() calls")
+    finally:
+        greedy.close()
+        other.close()
+    assert calls[0] == "greedy-0"
+    # One request per connection per turn: the other connection does not wait behind all four.
+    assert calls.index("other") <= 2, calls
+    assert [c for c in calls if c != "other"] == [f"greedy-{n}" for n in range(4)]
+
+
+def test_refused_body_closes_the_connection(start_server: Callable[..., Server], iris_model_dir: Path) -> None:
+    server = start_server(NOCODE_ENTRY_SCRIPT, iris_model_dir, env={"MAX_REQUEST_BYTES": "1000"}).wait_ready()
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(_raw_request("x" * 100, length=5000))  # 4,900 bytes never sent
+        answer = _read_until_closed(sock)
+    head = answer.split(b"\r\n\r\n")[0].lower()
+    assert head.startswith(b"http/1.1 413") and b"connection: close" in head
+
+
+def test_stalled_client_is_dropped(start_server: Callable[..., Server], iris_model_dir: Path) -> None:
+    server = start_server(NOCODE_ENTRY_SCRIPT, iris_model_dir, env={"AMLOCAL_CLIENT_TIMEOUT": "1"}).wait_ready()
+    with socket.create_connection(("127.0.0.1", server.port)) as stalled:
+        stalled.sendall(b"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and nothing more
+        # The one worker is stuck reading that request until the client timeout drops it.
+        response = requests.post(server.url + "/score", json={"data": IRIS_ROWS}, timeout=30)
+        assert response.json() == {"predict": [0, 2]}
+        assert _read_until_closed(stalled) == b""
+    assert "Traceback" not in response.text
+
+
+def _listeners(port: int) -> int:
+    """Listening TCP sockets on 127.0.0.1:port (SO_REUSEPORT lets several share it)."""
+    wanted = f"0100007F:{port:04X}"
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for line in lines if line.split()[1] == wanted and line.split()[3] == "0A")
+
+
+def test_stopping_generation_hands_the_port_over_at_once(start_server: Callable[..., Server],
+                                                         iris_model_dir: Path) -> None:
+    def generation(port: str) -> Server:
+        return start_server(NOCODE_ENTRY_SCRIPT, command=[
+            sys.executable, "-m", "scoring", "--entry_script", NOCODE_ENTRY_SCRIPT, "--model_dir",
+            str(iris_model_dir), "--port", port, "--reuse_port"])
+
+    old = generation("{port}").wait_ready()
+    idle = http.client.HTTPConnection("127.0.0.1", old.port, timeout=30)
+    idle.request("POST", "/score", body=json.dumps({"data": IRIS_ROWS}),
+                 headers={"Content-Type": "application/json"})
+    assert idle.getresponse().read()  # a kept-alive connection to the old generation, now idle
+    new = generation(str(old.port))
+    wait_for(lambda: "ready for serving traffic" in new.log and _listeners(old.port) == 2, timeout=60,
+             message="the new generation listening beside the old one")
+
+    old.process.terminate()
+    wait_for(lambda: _listeners(old.port) == 1, timeout=30, message="the old generation's listener closed")
+    # The listener went before the kept-alive connection (which lingers up to 2 s for a last
+    # request): new connections reach the new generation meanwhile instead of queueing here.
+    idle.sock.setblocking(False)
+    try:
+        assert idle.sock.recv(1) != b"", "the idle connection was closed before the listener"
+    except BlockingIOError:
+        pass  # still open, nothing to read
+    for _ in range(10):
+        response = requests.post(old.url + "/score", json={"data": IRIS_ROWS}, timeout=10)  # the shared port
+        assert response.json() == {"predict": [0, 2]}
+    assert old.wait_exit(timeout=30) == 0
+    idle.close()
