@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import gc
 import logging
+import logging.handlers
 import os
 import shutil
 import sys
 import tempfile
 import time
-from typing import Any
+from typing import Any, Callable
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.errors import HaltServer
@@ -32,6 +33,20 @@ def configure_logging() -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(os.environ.get("AZUREML_LOG_LEVEL", "INFO").upper())
     logger.propagate = False
+
+
+def hold_info_lines(capacity: int = 512) -> Callable[[], None]:
+    """Keep the scoring log's INFO lines in memory until the returned flush() is called.
+
+    The keepalive worker flushes before it waits for the network, so the per-request line is
+    written after the response has gone out, not while the client waits. A warning or an error
+    is written at once, after the lines held before it; so is a full buffer.
+    """
+    if not logger.handlers:
+        return lambda: None
+    memory = logging.handlers.MemoryHandler(capacity, flushLevel=logging.WARNING, target=logger.handlers[0])
+    logger.handlers[:] = [memory]
+    return memory.flush
 
 
 def model_dir_tree(root: str, limit: int = 200) -> list[str]:

@@ -8,7 +8,8 @@ Scoring is CPU-bound under the GIL, so a thread pool buys nothing. This worker i
 the pool taken out: the same poller, keep-alive, body draining, connection limits and graceful
 stop, but each request is served inline, one per ready connection per pass (round robin, so a
 connection sending 1000-row bodies cannot starve the others). Running in the main thread also
-lets the scoring deadline use SIGALRM, as under the sync worker.
+lets the scoring deadline use SIGALRM, as under the sync worker. The per-request log lines are
+written when the worker is about to wait for the network, after the responses went out.
 """
 from __future__ import annotations
 
@@ -53,13 +54,22 @@ class KeepAliveWorker(gthread.ThreadWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ready: deque[gthread.TConn] = deque()
+        self.flush_log: Callable[[], None] = lambda: None
+
+    def init_process(self) -> None:
+        from .server import hold_info_lines
+        self.flush_log = hold_info_lines()
+        try:
+            super().init_process()  # loads the app, then runs the loop until the worker stops
+        finally:
+            self.flush_log()
 
     def get_thread_pool(self) -> _NoPool:
         return _NoPool()
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
-        self.wsgi = _honour_connection_close(self.wsgi)
+        self.wsgi = _response_tweaks(self.wsgi)
 
     def enqueue_req(self, conn: gthread.TConn) -> None:
         """Queue the connection for the next pass (gthread submits it to a thread here)."""
@@ -75,6 +85,8 @@ class KeepAliveWorker(gthread.ThreadWorker):
         return super().handle(conn)
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        if not self.ready:
+            self.flush_log()  # the lines of the requests just answered, before waiting for more
         super().wait_for_and_dispatch_events(0 if self.ready else timeout)
         # One request per ready connection per pass; a connection with a pipelined request
         # already buffered goes back to the end of the queue.
@@ -106,20 +118,61 @@ def _limit_stalls(sock: socket.socket, seconds: float) -> None:
         pass
 
 
-def _honour_connection_close(app: Callable) -> Callable:
-    """Let the app close the connection after its response with a `Connection: close` header.
+def _response_tweaks(app: Callable) -> Callable:
+    """Two things gunicorn's worker does not do for the app.
 
-    gunicorn drops hop-by-hop headers an app sets, so a 413 whose body was never read would
-    otherwise announce keep-alive; the start_response gunicorn passes is its Response's method.
+    - A `Connection: close` from the app closes the connection after the response. gunicorn drops
+      hop-by-hop headers an app sets, so a 413 whose body was never read would otherwise announce
+      keep-alive. (The start_response gunicorn passes is a method of its Response.)
+    - The head and body of a response leave in one TCP segment. gunicorn writes them with two
+      sends on a TCP_NODELAY socket, so a client can wake up twice per response. TCP_CORK holds
+      them until the response is done (gunicorn calls the body's close() after writing it).
     """
 
     def wrapped(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        response = getattr(start_response, "__self__", None)
+
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            if any(name.lower() == "connection" and value.lower() == "close" for name, value in headers):
-                response = getattr(start_response, "__self__", None)
-                if response is not None:
-                    response.force_close()
+            if response is not None and any(name.lower() == "connection" and value.lower() == "close"
+                                            for name, value in headers):
+                response.force_close()
             return start_response(status, headers, exc_info)
-        return app(environ, start)
+
+        sock = getattr(response, "sock", None)
+        if not _cork(sock, True):
+            return app(environ, start)
+        try:
+            body = app(environ, start)
+        except BaseException:
+            _cork(sock, False)
+            raise
+        if isinstance(body, environ["wsgi.file_wrapper"]):  # keep gunicorn's sendfile path
+            _cork(sock, False)
+            return body
+        return _Uncork(body, sock)
 
     return wrapped
+
+
+def _cork(sock: Any, on: bool) -> bool:
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, int(on))
+        return True
+    except (AttributeError, OSError):  # not a TCP socket, or the client is gone
+        return False
+
+
+class _Uncork:
+    """The app's body, sending what the cork held back once gunicorn has written it all."""
+
+    def __init__(self, body: Iterable[bytes], sock: socket.socket) -> None:
+        self.body, self.sock = body, sock
+
+    def __iter__(self) -> Any:
+        return iter(self.body)
+
+    def close(self) -> None:
+        _cork(self.sock, False)
+        close = getattr(self.body, "close", None)
+        if close is not None:
+            close()

@@ -61,6 +61,27 @@ def test_one_connection_serves_many_requests(start_server: Callable[..., Server]
     conn.close()
 
 
+def _data_segments_received(sock: socket.socket) -> int:
+    """tcpi_data_segs_in of Linux's struct tcp_info: segments that carried data to this socket."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 160)
+    return int.from_bytes(info[152:156], sys.byteorder)
+
+
+def test_a_response_is_one_segment(start_server: Callable[..., Server], iris_model_dir: Path) -> None:
+    server = start_server(NOCODE_ENTRY_SCRIPT, iris_model_dir).wait_ready()
+    body = json.dumps({"data": IRIS_ROWS})
+    request = (f"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        for answered in (1, 2):
+            sock.sendall(request)
+            received = b""
+            while not received.endswith(b'{"predict": [0, 2]}'):
+                received += sock.recv(65536)
+            # gunicorn writes head and body separately; corked, they leave as one segment.
+            assert _data_segments_received(sock) == answered
+
+
 def test_connections_take_turns(start_server: Callable[..., Server], write_script: Callable,
                                 tmp_path: Path) -> None:
     order_log = tmp_path / "order.log"
