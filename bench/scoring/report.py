@@ -11,6 +11,10 @@ ERRORS = ("non_2xx", "socket_errors")
 
 TARGET_RPS_RATIO = 1.5
 TARGET_P50_MS = 0.5
+# azmlinfsrv's p50 (1 conn, 1 row) on the machine PEERS.md was measured on, where the 0.5 ms target
+# was set. PEERS.md asks for ratios from one run, so the target is also checked scaled by how much
+# slower this machine runs azmlinfsrv in the same run: 0.5 ms × (azmlinfsrv p50 here / there).
+PEERS_MD_AZML_P50_MS = 0.55
 
 
 def flatten(sample: dict) -> dict[str, float]:
@@ -110,11 +114,18 @@ def target_checks(table: dict[tuple[str, int], dict[str, float]],
                 ratio = figures[load]
                 checks.append((f"{ours} {label} ≥ {TARGET_RPS_RATIO}× {peer} ({workers}w): "
                                f"{ratio:.2f}×", ratio >= TARGET_RPS_RATIO))
+    peer_of = dict(pairs)
     for (server, workers), row in sorted(table.items()):
-        if any(server == ours for ours, _ in pairs):
-            p50 = row["rows1_c1.p50_ms"]
-            checks.append((f"{server} p50 < {TARGET_P50_MS} ms at 1 conn, 1 row ({workers}w): "
-                           f"{p50:.3f} ms", p50 < TARGET_P50_MS))
+        if server not in peer_of:
+            continue
+        p50 = row["rows1_c1.p50_ms"]
+        checks.append((f"{server} p50 < {TARGET_P50_MS} ms at 1 conn, 1 row ({workers}w): "
+                       f"{p50:.3f} ms", p50 < TARGET_P50_MS))
+        peer_row = table.get((peer_of[server], workers))
+        if peer_row:
+            scaled = TARGET_P50_MS * peer_row["rows1_c1.p50_ms"] / PEERS_MD_AZML_P50_MS
+            checks.append((f"{server} p50 < {scaled:.3f} ms, the target scaled to this machine by "
+                           f"{peer_of[server]}'s p50 ({workers}w): {p50:.3f} ms", p50 < scaled))
     return checks
 
 

@@ -49,6 +49,8 @@ def test_targets_report_met_and_missed():
     assert met["ours 1 row/16 conns ≥ 1.5× azml (1w)"] is True     # 1.64×
     assert met["ours 1000 rows ≥ 1.5× azml (1w)"] is True          # 1.55×
     assert met["ours p50 < 0.5 ms at 1 conn, 1 row (1w)"] is True
+    # azml's p50 of 0.6 ms here against 0.55 ms in PEERS.md: the scaled target is 0.545 ms.
+    assert met["ours p50 < 0.545 ms, the target scaled to this machine by azml's p50 (1w)"] is True
     slow = report.medians([sample("azml", 1, 1000, 100, 0.6), sample("ours", 1, 1400, 100, 0.6)])
     assert not any(ok for _, ok in report.target_checks(slow, [("ours", "azml")]))
 
