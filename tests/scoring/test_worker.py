@@ -161,3 +161,16 @@ def test_stopping_generation_hands_the_port_over_at_once(start_server: Callable[
         assert response.json() == {"predict": [0, 2]}
     assert old.wait_exit(timeout=30) == 0
     idle.close()
+
+
+def test_worker_class_names(monkeypatch) -> None:
+    from scoring import server, worker
+    from scoring.settings import Settings
+    monkeypatch.setattr(worker.KeepAliveWorker, "client_timeout_s", worker.KeepAliveWorker.client_timeout_s)
+    assert server.worker_class(Settings(client_timeout=3)) == "scoring.worker.KeepAliveWorker"
+    assert worker.KeepAliveWorker.client_timeout_s == 3
+    assert server.worker_class(Settings(worker_class="gthread")) == "gthread"
+    # A custom environment may pin a gunicorn whose gthread lacks what the worker builds on.
+    monkeypatch.setattr(worker.gunicorn, "version_info", (26, 1, 0))
+    assert not worker.supported()
+    assert server.worker_class(Settings()) == "sync"
