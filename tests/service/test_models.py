@@ -437,3 +437,11 @@ def test_a_dead_introspection_server_is_replaced(app, client):
     server.proc.wait(timeout=10)
     again = upload(client, {"name": "a"}, [("m.joblib", IRIS)]).get_json()
     assert again["estimator"]["class"] == "SVC" and fork_server() is not server
+
+
+def test_registry_and_no_code_entry_agree_on_model_files() -> None:
+    # Each module stands alone (scoring/ imports nothing of ours; the introspection child runs in
+    # the model's own Python), so the list is written twice: it must not drift.
+    from scoring import nocode
+    from service import introspect_child
+    assert introspect_child.MODEL_SUFFIXES == nocode.MODEL_SUFFIXES
