@@ -8,14 +8,21 @@ from flask import Flask
 
 from .auth import init_auth
 from .errors import register_error_handlers
+from .jsonio import StrictJSONProvider
 from .settings import Settings, load_settings
 from .store import Store
 from .workspace import init_workspace, load_or_create_token
 
 
+class ControlApp(Flask):
+    """Flask, answering in strict JSON (service/jsonio.py)."""
+
+    json_provider_class = StrictJSONProvider
+
+
 def create_app(test_config: Mapping | None = None, settings: Settings | None = None) -> Flask:
     """Build the Flask app: settings → workspace → store → blueprints → error handlers."""
-    app = Flask(__name__)
+    app = ControlApp(__name__)
     if settings is None:
         env = dict(test_config or {})
         settings = load_settings(env if test_config is not None else None)
@@ -27,7 +34,6 @@ def create_app(test_config: Mapping | None = None, settings: Settings | None = N
         API_TOKEN=load_or_create_token(workspace, settings.api_token),
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
     )
-    app.json.sort_keys = False  # keep state order and Azure-like field order
     logging.getLogger("amlocal").setLevel(settings.log_level)
     from .envresolve import make_environment_resolver
 

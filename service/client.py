@@ -8,6 +8,7 @@ from typing import Any, Iterator
 
 import requests
 
+from .jsonio import non_finite_floats
 from .settings import load_settings
 from .workspace import Workspace
 
@@ -88,4 +89,4 @@ class Client:
         yield from resp.iter_content(chunk_size=None)
 
     def metrics(self, run_id: str) -> dict:
-        return self.get(f"/runs/{run_id}/metrics")["metrics"]
+        return non_finite_floats(self.get(f"/runs/{run_id}/metrics")["metrics"])

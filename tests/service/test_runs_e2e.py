@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import signal
 import subprocess
@@ -163,3 +164,20 @@ def test_cli_submit_wait_streams_the_log_and_reports_the_status(service, tmp_pat
     listed = subprocess.run([sys.executable, "-m", "service.cli", "run", "list", "--experiment",
                              "cli", "--json"], env=env, capture_output=True, text=True, timeout=60)
     assert len(json.loads(listed.stdout)) == 2
+
+
+def test_non_finite_metrics_come_back_as_strict_json(service):
+    script = ("from azureml.core.run import Run\nrun = Run.get_context()\n"
+              "run.log('loss', float('nan'))\nrun.log('loss', 0.5)\nrun.log('ratio', float('-inf'))\n"
+              "run.log_list('spread', [1.0, float('inf')])\n")
+    run = service.submit({"nan.py": script}, "nan.py")
+    assert service.wait_run(run["id"])["status"] == "Completed"
+    text = service.http("GET", f"/runs/{run['id']}/metrics").text
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+    metrics = json.loads(text, parse_constant=refuse)["metrics"]
+    assert metrics == {"loss": ["NaN", 0.5], "ratio": "-Infinity", "spread": [1.0, "Infinity"]}
+    from service.jsonio import non_finite_floats
+    back = non_finite_floats(metrics)
+    assert math.isnan(back["loss"][0]) and back["ratio"] == -math.inf and back["spread"][1] == math.inf
