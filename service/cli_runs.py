@@ -39,6 +39,7 @@ def register(sub) -> None:
     p = run.add_parser("list", help="list an experiment's runs")
     p.add_argument("--experiment", default="default")
     p.add_argument("--status")
+    p.add_argument("--include-children", action="store_true", help="also a sweep's child runs")
     add_json_flag(p)
     p.set_defaults(func=list_runs)
     p = run.add_parser("download", help="download one of a run's files")
@@ -134,6 +135,8 @@ def logs(args) -> int:
 
 def list_runs(args) -> int:
     params = {"status": args.status} if args.status else {}
+    if args.include_children:
+        params["include_children"] = "true"
     runs = client_from(args).get(f"/experiments/{args.experiment}/runs", params=params)["runs"]
     if args.json:
         print_json(runs)

@@ -41,17 +41,18 @@ def list_experiments():
 
 
 @bp.get("/experiments/<experiment>/runs")
-@doc("List an experiment's runs, newest first.", query=RunListQuerySchema, response=RunSchema,
+@doc("List an experiment's runs, newest first; a sweep's children only with include_children=true.", query=RunListQuerySchema, response=RunSchema,
      many=True)
 def list_runs(experiment: str):
     check_experiment_name(experiment)
     store().get_experiment(experiment)
     raw = {"tag": request.args.getlist("tag"), "limit": request.args.get("limit", 1000)}
-    if "status" in request.args:
-        raw["status"] = request.args["status"]
+    for name in ("status", "include_children"):
+        if name in request.args:
+            raw[name] = request.args[name]
     query = load(RunListQuerySchema(), raw)
-    runs = store().list_runs(experiment, status=query.get("status"),
-                             tags=parse_pairs(query["tag"]), limit=query["limit"])
+    runs = store().list_runs(experiment, status=query.get("status"), tags=parse_pairs(query["tag"]),
+                             top_level=not query["include_children"], limit=query["limit"])
     return {"runs": RUNS.dump(runs)}
 
 

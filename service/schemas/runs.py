@@ -54,6 +54,8 @@ class RunListQuerySchema(Schema):
          "Canceled"]))
     tag = fields.List(fields.String())
     limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=100000))
+    # Azure's Experiment.get_runs(include_children=False): a sweep's children only when asked.
+    include_children = fields.Boolean(load_default=False)
 
 
 class ExperimentSchema(Schema):

@@ -98,9 +98,12 @@ class RunStore(StoreBase):
 
     def list_runs(self, experiment: str | None = None, status: str | None = None,
                   tags: Iterable[tuple[str, str | None]] = (), parent_id: str | None = None,
-                  limit: int = 1000) -> list[Run]:
-        """Runs, newest first, filtered by experiment, status, tags (key or key=value), parent."""
+                  top_level: bool = False, limit: int = 1000) -> list[Run]:
+        """Runs, newest first, filtered by experiment, status, tags (key or key=value), parent,
+        or to the runs without a parent."""
         where, args = [], []
+        if top_level:
+            where.append("parent_id IS NULL")
         if experiment is not None:
             where.append("experiment = ?"); args.append(experiment)
         if status is not None:

@@ -165,3 +165,12 @@ def test_openapi_describes_the_sweep_routes(client):
     assert "multipart/form-data" in paths["/experiments/{experiment}/sweeps"]["post"][
         "requestBody"]["content"]
     assert {"/runs/{run_id}/children", "/runs/{run_id}/best"} <= set(paths)
+
+
+def test_experiment_run_list_hides_children_unless_asked(client, app):
+    parent = _sweep_with_children(client, app)
+    top = client.get("/experiments/exp/runs").get_json()["runs"]
+    assert [r["id"] for r in top] == [parent]  # Azure's get_runs(include_children=False)
+    everything = client.get("/experiments/exp/runs?include_children=true").get_json()["runs"]
+    assert len(everything) == 5 and everything[-1]["id"] == parent
+    assert client.get("/experiments/exp/runs?include_children=maybe").status_code == 400
