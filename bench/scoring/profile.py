@@ -36,7 +36,8 @@ BUCKETS = (
     ("flask / werkzeug", ("flask/", "werkzeug/")),
     ("gunicorn http parsing", ("gunicorn/http/",)),
     ("gunicorn worker loop (threads, epoll, socket writes)",
-     ("gunicorn/", "concurrent/futures", "threading.py", "selectors.py", "queue.py")),
+     ("gunicorn/", "scoring/worker.py", "concurrent/futures", "threading.py", "selectors.py",
+      "queue.py")),
 )
 
 
