@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .deadline import Deadline, deadline
-from .errors import BadInput, RunFailed, RunTimeout, StartupError
+from .errors import BadInput, RunFailed, RunTimeout, ScoringError, StartupError
 
 logger = logging.getLogger("amlocal.scoring")
 
@@ -163,6 +163,8 @@ class EntryScript:
                 result = self._run(**arguments)
         except Deadline as err:
             raise RunTimeout(timeout_ms) from err
+        except ScoringError:  # run() answers with one of our errors itself (the no-code entry's 400s)
+            raise
         except Exception as err:
             raise RunFailed() from err
         return result, (time.perf_counter() - start) * 1000

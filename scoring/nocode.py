@@ -15,6 +15,8 @@ from inference_schema.parameter_types.numpy_parameter_type import NumpyParameter
 from inference_schema.parameter_types.standard_py_parameter_type import StandardPythonParameterType
 from inference_schema.schema_decorators import input_schema, output_schema
 
+from scoring.errors import BadInput
+
 # The rule for the model file, stated once: exactly one file with one of these suffixes, anywhere
 # below AZUREML_MODEL_DIR (Azure lays models out as azureml-models/<name>/<version>/...).
 MODEL_SUFFIXES = (".joblib", ".pkl", ".pickle")
@@ -145,7 +147,13 @@ def _sample_row(model_path, n_features):
 
 
 def _answer(data, method=DEFAULT_METHOD):
-    return {method: getattr(model, method)(data).tolist()}
+    try:
+        result = getattr(model, method)(data)
+    except ValueError as err:
+        # The rows passed ModelRows' checks, so this is the estimator refusing their values
+        # (a tree model casts to float32: 1e39 is "too large"). The client's input, not a server fault.
+        raise BadInput(f"Invalid value for parameter 'data': {err}") from err
+    return {method: result.tolist()}
 
 
 def init():

@@ -73,6 +73,23 @@ def test_nocode_rows_by_feature_name(start_server: Callable[..., Server], tmp_pa
     assert_error(server.post({"data": [{"sl": 1, "sw": 2}]}), 400, "'data'", "row 0 lacks feature(s) ['pl', 'pw']")
 
 
+def test_nocode_value_the_estimator_refuses_is_400(start_server: Callable[..., Server], tmp_path: Path) -> None:
+    # Tree models cast rows to float32: 1e39 is finite as a float64 (it passes our checks) but sklearn
+    # refuses it. That is the client's input, so a 400 naming 'data' and sklearn's reason, not a 500.
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+    features, labels = load_iris(return_X_y=True)
+    (tmp_path / "forest").mkdir()
+    joblib.dump(RandomForestClassifier(n_estimators=5, random_state=0).fit(features, labels),
+                tmp_path / "forest" / "model.joblib")
+    server = start_server(NOCODE_ENTRY_SCRIPT, tmp_path / "forest").wait_ready()
+    body = assert_error(server.post({"data": [[1e39, 3.5, 1.4, 0.2]]}, headers={"x-request-id": "req-7"}),
+                        400, "Invalid value for parameter 'data'", "too large for dtype('float32')")
+    assert body["request_id"] == "req-7"
+    assert server.post({"data": IRIS_ROWS}).json() == {"predict": [0, 2]}
+
+
 def test_run_exception_is_500_with_request_id_and_traceback_only_in_log(
         start_server: Callable[..., Server], write_script: Callable) -> None:
     server = start_server(write_script("score.py", scripts.RAISING)).wait_ready()
