@@ -149,7 +149,7 @@ class EntryScript:
                 try:
                     arguments[name] = convert(arguments[name])
                 except (ValueError, TypeError, OverflowError, KeyError, IndexError) as err:
-                    raise BadInput(f"Invalid value for parameter {name!r}: {err}") from err
+                    raise BadInput.for_parameter(name, err) from err
         return arguments
 
     def invoke_run(self, arguments: dict[str, Any], headers: Callable[[], Mapping[str, str]],

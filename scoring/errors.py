@@ -18,6 +18,11 @@ class BadInput(ScoringError):
 
     status = 400
 
+    @classmethod
+    def for_parameter(cls, name: str, reason: object) -> "BadInput":
+        """The one wording for a run() parameter whose value is refused, and why."""
+        return cls(f"Invalid value for parameter {name!r}: {reason}")
+
 
 class Unauthorized(ScoringError):
     """No or a wrong bearer key."""

@@ -152,7 +152,7 @@ def _answer(data, method=DEFAULT_METHOD):
     except ValueError as err:
         # The rows passed ModelRows' checks, so this is the estimator refusing their values
         # (a tree model casts to float32: 1e39 is "too large"). The client's input, not a server fault.
-        raise BadInput(f"Invalid value for parameter 'data': {err}") from err
+        raise BadInput.for_parameter("data", err) from err
     return {method: result.tolist()}
 
 
