@@ -9,7 +9,7 @@ from .settings import SettingsError, load_settings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The azmlinfsrv options we keep, plus --host."""
+    """The azmlinfsrv options we keep, plus --host, --health_port and --reuse_port."""
     parser = argparse.ArgumentParser(prog="amlocal-scoring", description="amlocal scoring server")
     parser.add_argument("--entry_script", help="score.py with init() and run() (AZUREML_ENTRY_SCRIPT)")
     parser.add_argument("--model_dir", help="folder holding the model files (AZUREML_MODEL_DIR)")

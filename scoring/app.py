@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hmac
-import logging
 import time
 import uuid
 from http import HTTPStatus
@@ -15,11 +14,10 @@ from . import __version__
 from .entry import EntryScript
 from .errors import (InternalError, PayloadTooLarge, RunFailed, RunTimeout, ScoringError, Unauthorized)
 from .handling import Reply, ScoreRequest, error_reply, handle_score, request_ids
+from .logs import logger
 from .metrics import Metrics, render
 from .settings import Settings
 from .swagger import Swagger
-
-logger = logging.getLogger("amlocal.scoring")
 
 SCORE_METHODS = ("GET", "OPTIONS", "POST")
 _STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
@@ -45,10 +43,10 @@ def _environ_headers(environ: dict[str, Any]) -> dict[str, str]:
 class ScoringApp:
     """WSGI callable: POST/GET/OPTIONS /score served directly (no per-request framework work), the rest by Flask."""
 
-    def __init__(self, settings: Settings, script: EntryScript, metrics: Metrics | None = None) -> None:
+    def __init__(self, settings: Settings, script: EntryScript) -> None:
         self.settings = settings
         self.script = script
-        self.metrics = metrics or Metrics()
+        self.metrics = Metrics()
         self.keys = tuple(key.encode() for key in settings.scoring_keys)
         self.base_headers = [("x-ms-server-version", settings.server_version or f"amlocal-scoring/{__version__}")]
         self.flask = create_flask_app(self, Swagger(script.run_function, settings.app_root or "."))

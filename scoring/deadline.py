@@ -1,4 +1,5 @@
-"""Stop run() after SCORING_TIMEOUT_MS, in the main thread (sync worker) or a request thread (gthread)."""
+"""Stop run() after SCORING_TIMEOUT_MS, in the main thread (keepalive and sync workers) or a request
+thread (gthread)."""
 from __future__ import annotations
 
 import contextlib

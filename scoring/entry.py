@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import logging
 import sys
 import time
 from typing import Any, Callable, Mapping
@@ -12,8 +11,7 @@ import numpy as np
 
 from .deadline import Deadline, deadline
 from .errors import BadInput, RunFailed, RunTimeout, ScoringError, StartupError
-
-logger = logging.getLogger("amlocal.scoring")
+from .logs import logger
 
 HEADERS_PARAMETER = "request_headers"
 

@@ -31,7 +31,7 @@ class Unauthorized(ScoringError):
 
 
 class NotFound(ScoringError):
-    """No such route or swagger version."""
+    """No such swagger version."""
 
     status = 404
 

@@ -1,8 +1,7 @@
-"""One scoring request as a plain function: (method, body, content type, headers, script) → Reply."""
+"""One scoring request as a plain function: handle_score(request, script, timeout) → (Reply, run() ms)."""
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -21,8 +20,6 @@ except ImportError:  # pragma: no cover - orjson is a declared dependency
 
     def _loads(body: bytes) -> Any:
         return json.loads(body, parse_constant=_reject_constant)
-
-logger = logging.getLogger("amlocal.scoring")
 
 HEADER_LIMIT = 100
 JSON_TYPE = "application/json"

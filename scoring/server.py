@@ -1,52 +1,23 @@
-"""Run the scoring app under gunicorn: one master, WORKER_COUNT workers, each loading the script once."""
+"""Run the scoring app under gunicorn: one master, WORKER_COUNT workers, each loading the script once
+(or the master loads it before forking, with WORKER_PRELOAD or --reuse_port)."""
 from __future__ import annotations
 
 import gc
-import logging
-import logging.handlers
 import os
 import shutil
 import sys
 import tempfile
-import time
-from typing import Any, Callable
+from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.errors import HaltServer
 
+from .logs import configure_logging, logger
 from .settings import Settings
-
-logger = logging.getLogger("amlocal.scoring")
 
 # gunicorn's master stops (and exits with this code) when a worker exits with it during boot,
 # which is how Azure's server ends when init() fails.
 WORKER_BOOT_ERROR = 3
-LOG_FORMAT = "%(asctime)s %(levelname).1s [%(process)d] %(name)s - %(message)s"
-
-
-def configure_logging() -> None:
-    """Azure's log line format, UTC, to stdout."""
-    handler = logging.StreamHandler(sys.stdout)
-    formatter = logging.Formatter(LOG_FORMAT)
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
-    logger.handlers[:] = [handler]
-    logger.setLevel(os.environ.get("AZUREML_LOG_LEVEL", "INFO").upper())
-    logger.propagate = False
-
-
-def hold_info_lines(capacity: int = 512) -> Callable[[], None]:
-    """Keep the scoring log's INFO lines in memory until the returned flush() is called.
-
-    The keepalive worker flushes before it waits for the network, so the per-request line is
-    written after the response has gone out, not while the client waits. A warning or an error
-    is written at once, after the lines held before it; so is a full buffer.
-    """
-    if not logger.handlers:
-        return lambda: None
-    memory = logging.handlers.MemoryHandler(capacity, flushLevel=logging.WARNING, target=logger.handlers[0])
-    logger.handlers[:] = [memory]
-    return memory.flush
 
 
 def model_dir_tree(root: str, limit: int = 200) -> list[str]:
@@ -63,7 +34,8 @@ def model_dir_tree(root: str, limit: int = 200) -> list[str]:
 
 
 def load_worker_app(settings: Settings) -> Any:
-    """In a worker: import the script, call init() once, build the WSGI app; exit 3 on failure."""
+    """Import the script, call init() once, build the WSGI app; exit 3 on failure (in each worker,
+    or once in the master when it preloads)."""
     from .app import ScoringApp
     from .entry import EntryScript
     from .errors import StartupError

@@ -65,7 +65,6 @@ class Settings:
                                       _positive_int("MAX_REQUEST_BYTES"))
     scoring_keys: tuple[str, ...] = _setting("AMLOCAL_SCORING_KEYS", (), _keys)
     server_version: str = _setting("HTTP_X_MS_SERVER_VERSION", "")
-    metrics_dir: str = _setting("PROMETHEUS_MULTIPROC_DIR", "")
 
     @property
     def entry_script_path(self) -> str:
@@ -82,12 +81,3 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if raw is not None and raw != "":
             values[spec.name] = spec.metadata["parse"](raw)
     return Settings(**values)
-
-
-def settings_to_environ(settings: Settings) -> dict[str, str]:
-    """The variables that reproduce `settings` in a child process."""
-    out = {}
-    for spec in fields(Settings):
-        value = getattr(settings, spec.name)
-        out[spec.metadata["env"]] = ",".join(value) if isinstance(value, tuple) else str(value)
-    return out

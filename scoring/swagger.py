@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 from typing import Any, Callable
 
 from .errors import NotFound
-
-logger = logging.getLogger("amlocal.scoring")
+from .logs import logger
 
 # version served -> (aliases accepted in ?version=, inference-schema's name for it)
 VERSIONS = {"2": ({"2", "2.0"}, "2.0"), "3": ({"3", "3.0"}, "3.0"), "3.1": ({"3.1"}, "3.1")}
 ERROR_SCHEMA = {"type": "object", "properties": {"message": {"type": "string"},
                                                  "request_id": {"type": "string"}}}
 UNDECORATED_SCHEMA = {"type": "object", "example": {}}
+TITLE = "ML service"  # the documents' title: azmlinfsrv's default SERVICE_NAME
 
 
 def _operations(ref: str) -> dict[str, Any]:
@@ -79,7 +78,7 @@ def build_document(version: str, title: str, input_schema: dict, output_schema: 
 class Swagger:
     """The swagger documents of one entry script, built once per worker and served as bytes."""
 
-    def __init__(self, run: Callable, app_root: str, title: str = "ML service") -> None:
+    def __init__(self, run: Callable, app_root: str) -> None:
         from inference_schema.schema_util import (get_input_schema, get_output_schema,
                                                   get_supported_versions, is_schema_decorated)
         decorated = is_schema_decorated(run)
@@ -92,7 +91,7 @@ class Swagger:
             if user_file is not None:
                 document = user_file
             elif schema_name in supported:
-                document = build_document(version, title, inputs, outputs)
+                document = build_document(version, TITLE, inputs, outputs)
             else:
                 continue
             for alias in aliases:

@@ -23,6 +23,8 @@ from typing import Any, Callable, Iterable
 import gunicorn
 from gunicorn.workers import gthread
 
+from .logs import hold_info_lines
+
 
 def supported() -> bool:
     """Whether the installed gunicorn has the gthread internals this worker builds on (27 and later)."""
@@ -57,7 +59,6 @@ class KeepAliveWorker(gthread.ThreadWorker):
         self.flush_log: Callable[[], None] = lambda: None
 
     def init_process(self) -> None:
-        from .server import hold_info_lines
         self.flush_log = hold_info_lines()
         try:
             super().init_process()  # loads the app, then runs the loop until the worker stops

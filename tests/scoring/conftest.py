@@ -1,4 +1,6 @@
-"""Fixtures for the scoring server: an iris model, tiny entry scripts, real gunicorn servers."""
+"""Fixtures for the scoring server: an iris model, tiny entry scripts, real gunicorn servers, and
+ways to wait for a server's state (a gate that holds a worker inside run(), the kernel's view of
+its sockets) instead of for a length of time."""
 from __future__ import annotations
 
 import os
@@ -129,6 +131,66 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield start
     for server in started:
         server.stop()
+
+
+class Gate:
+    """Holds one worker inside run() until the test lets it go, with no sleeping on either side.
+
+    A script's run() reads the FIFO named by GATE_FIFO (scripts.GATED_PID): its open() blocks
+    until the test opens the other end, and the test's open succeeds only while a run() is
+    waiting there (hold()). Closing that end (release()) ends the read and run() goes on.
+    """
+
+    def __init__(self, path: Path) -> None:
+        os.mkfifo(path)
+        self.path = path
+        self.env = {"GATE_FIFO": str(path)}
+        self._fd: int | None = None
+
+    def hold(self, timeout: float = 30) -> None:
+        """Return once a run() waits at the gate; fail if none does within `timeout` seconds."""
+        self._fd = wait_for(lambda: [os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)], timeout=timeout,
+                            message=f"a run() waiting at {self.path.name}")[0]
+
+    def release(self) -> None:
+        """Let the run() held at the gate go on."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+@pytest.fixture
+def gate(tmp_path: Path, start_server: Callable[..., Server]) -> Iterator[Gate]:
+    """A gate for one test; released at the end, before the test's servers are stopped."""
+    opened = Gate(tmp_path / "gate")
+    yield opened
+    opened.release()
+
+
+def _tcp_table() -> list[list[str]]:
+    """Linux's IPv4 TCP sockets (/proc/net/tcp), one list of fields per socket."""
+    return [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+
+
+def _loopback(port: int) -> str:
+    return f"0100007F:{port:04X}"
+
+
+def listeners(port: int) -> list[int]:
+    """For each socket listening on 127.0.0.1:port (SO_REUSEPORT lets several share it), how many
+    connections wait in its queue to be accepted."""
+    return [int(fields[4].split(":")[1], 16) for fields in _tcp_table()
+            if fields[1] == _loopback(port) and fields[3] == "0A"]
+
+
+def server_end(port: int, client: socket.socket) -> tuple[bool, int] | None:
+    """The server's socket of `client`'s connection to 127.0.0.1:port, accepted or still queued:
+    (established, bytes it holds unread), or None while it does not exist."""
+    remote = _loopback(client.getsockname()[1])
+    for fields in _tcp_table():
+        if fields[1] == _loopback(port) and fields[2] == remote:
+            return fields[3] == "01", int(fields[4].split(":")[1], 16)
+    return None
 
 
 @pytest.fixture

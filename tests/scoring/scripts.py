@@ -78,3 +78,14 @@ def init():
 def run(*args):
     return args
 """
+
+GATED_PID = """
+import os
+def init():
+    pass
+def run(data):
+    if data == "gate":  # wait until the test releases the gate (conftest.Gate)
+        with open(os.environ["GATE_FIFO"]) as gate:
+            gate.read()
+    return os.getpid()
+"""

@@ -13,24 +13,31 @@ import requests
 
 from scoring import NOCODE_ENTRY_SCRIPT
 from tests.polling import wait_for
-from tests.scoring.conftest import IRIS_ROWS, Server
+from tests.scoring.conftest import IRIS_ROWS, Gate, Server, listeners, server_end
 
+# Writes each call's input to ORDER_LOG as run() is called; "gate" first waits at the test's gate.
 ECHO_IN_ORDER = """
-import os, time
+import os
 def init():
     pass
 def run(data):
-    time.sleep(0.1)
+    if data == "gate":
+        with open(os.environ["GATE_FIFO"]) as gate:
+            gate.read()
     with open(os.environ["ORDER_LOG"], "a") as log:
         log.write(data + "\\n")
     return data
 """
 
 
-def _raw_request(body: str, length: int | None = None) -> bytes:
+def _raw_request(body: str, length: int | None = None, content_type: str = "text/plain") -> bytes:
     size = len(body.encode()) if length is None else length
-    return (f"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+    return (f"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {size}\r\n\r\n{body}").encode()
+
+
+def _connect(server: Server) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=30)
 
 
 def _read_until_closed(sock: socket.socket, timeout: float = 20) -> bytes:
@@ -69,44 +76,55 @@ def _data_segments_received(sock: socket.socket) -> int:
 
 def test_a_response_is_one_segment(start_server: Callable[..., Server], iris_model_dir: Path) -> None:
     server = start_server(NOCODE_ENTRY_SCRIPT, iris_model_dir).wait_ready()
-    body = json.dumps({"data": IRIS_ROWS})
-    request = (f"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-               f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+    request = _raw_request(json.dumps({"data": IRIS_ROWS}), content_type="application/json")
+    with _connect(server) as sock:
         for answered in (1, 2):
             sock.sendall(request)
             received = b""
             while not received.endswith(b'{"predict": [0, 2]}'):
-                received += sock.recv(65536)
+                chunk = sock.recv(65536)
+                assert chunk, f"closed after {received!r}"
+                received += chunk
             # gunicorn writes head and body separately; corked, they leave as one segment.
             assert _data_segments_received(sock) == answered
 
 
-def test_connections_take_turns(start_server: Callable[..., Server], write_script: Callable,
+def test_connections_take_turns(start_server: Callable[..., Server], write_script: Callable, gate: Gate,
                                 tmp_path: Path) -> None:
     order_log = tmp_path / "order.log"
     server = start_server(write_script("score.py", ECHO_IN_ORDER),
-                          env={"ORDER_LOG": str(order_log)}).wait_ready()
-    greedy = socket.create_connection(("127.0.0.1", server.port))
-    other = socket.create_connection(("127.0.0.1", server.port))
+                          env={"ORDER_LOG": str(order_log), **gate.env}).wait_ready()
+    held = _connect(server)
+    connections = [held]
     try:
-        # Four pipelined requests arrive before the other connection's one, each run() takes 0.1 s.
-        greedy.sendall(b"".join(_raw_request(f"greedy-{n}") for n in range(4)))
-        other.sendall(_raw_request("other"))
-        calls = wait_for(lambda: (lines := order_log.read_text().split()) and len(lines) == 5 and lines,
-                         timeout=30, message="five run() calls")
+        held.sendall(_raw_request("gate"))
+        gate.hold()  # the one worker is inside run("gate"): it reads no socket until released
+        greedy, other = _connect(server), _connect(server)
+        connections += [greedy, other]
+        pipelined, single = b"".join(_raw_request(f"greedy-{n}") for n in range(4)), _raw_request("other")
+        greedy.sendall(pipelined)
+        other.sendall(single)
+        # So when the worker looks, greedy's four requests and other's one are all there, whatever
+        # the machine's load: greedy's came first, and all at once.
+        wait_for(lambda: (server_end(server.port, greedy), server_end(server.port, other))
+                 == ((True, len(pipelined)), (True, len(single))), timeout=30,
+                 message="both connections' requests waiting at the server")
+        gate.release()
+        calls = wait_for(lambda: (lines := order_log.read_text().split()) and len(lines) == 6 and lines,
+                         timeout=30, message="six run() calls")
     finally:
-        greedy.close()
-        other.close()
-    assert calls[0] == "greedy-0"
-    # One request per connection per turn: the other connection does not wait behind all four.
-    assert calls.index("other") <= 2, calls
-    assert [c for c in calls if c != "other"] == [f"greedy-{n}" for n in range(4)]
+        for connection in connections:
+            connection.close()
+    assert calls[:2] == ["gate", "greedy-0"]
+    assert [c for c in calls if c.startswith("greedy")] == [f"greedy-{n}" for n in range(4)]
+    # One request per connection per turn: other's request does not wait behind all four of
+    # greedy's. (It comes after greedy-1, not greedy-0: a pass accepts one new connection.)
+    assert calls.index("other") <= 3, calls
 
 
 def test_refused_body_closes_the_connection(start_server: Callable[..., Server], iris_model_dir: Path) -> None:
     server = start_server(NOCODE_ENTRY_SCRIPT, iris_model_dir, env={"MAX_REQUEST_BYTES": "1000"}).wait_ready()
-    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+    with _connect(server) as sock:
         sock.sendall(_raw_request("x" * 100, length=5000))  # 4,900 bytes never sent
         answer = _read_until_closed(sock)
     head = answer.split(b"\r\n\r\n")[0].lower()
@@ -115,20 +133,13 @@ def test_refused_body_closes_the_connection(start_server: Callable[..., Server],
 
 def test_stalled_client_is_dropped(start_server: Callable[..., Server], iris_model_dir: Path) -> None:
     server = start_server(NOCODE_ENTRY_SCRIPT, iris_model_dir, env={"AMLOCAL_CLIENT_TIMEOUT": "1"}).wait_ready()
-    with socket.create_connection(("127.0.0.1", server.port)) as stalled:
+    with _connect(server) as stalled:
         stalled.sendall(b"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and nothing more
         # The one worker is stuck reading that request until the client timeout drops it.
         response = requests.post(server.url + "/score", json={"data": IRIS_ROWS}, timeout=30)
         assert response.json() == {"predict": [0, 2]}
         assert _read_until_closed(stalled) == b""
     assert "Traceback" not in response.text
-
-
-def _listeners(port: int) -> int:
-    """Listening TCP sockets on 127.0.0.1:port (SO_REUSEPORT lets several share it)."""
-    wanted = f"0100007F:{port:04X}"
-    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    return sum(1 for line in lines if line.split()[1] == wanted and line.split()[3] == "0A")
 
 
 def test_stopping_generation_hands_the_port_over_at_once(start_server: Callable[..., Server],
@@ -139,28 +150,28 @@ def test_stopping_generation_hands_the_port_over_at_once(start_server: Callable[
             str(iris_model_dir), "--port", port, "--reuse_port"])
 
     old = generation("{port}").wait_ready()
-    idle = http.client.HTTPConnection("127.0.0.1", old.port, timeout=30)
-    idle.request("POST", "/score", body=json.dumps({"data": IRIS_ROWS}),
-                 headers={"Content-Type": "application/json"})
-    assert idle.getresponse().read()  # a kept-alive connection to the old generation, now idle
+    # A client of the old generation that has connected but not sent its request yet: the old
+    # worker accepts it and keeps it (gunicorn gives such a connection until its graceful timeout).
+    waiting = _connect(old)
+    wait_for(lambda: server_end(old.port, waiting) == (True, 0), timeout=30, message="the connection made")
+    wait_for(lambda: listeners(old.port) == [0], timeout=30, message="the old worker accepting it")
     new = generation(str(old.port))
-    wait_for(lambda: "ready for serving traffic" in new.log and _listeners(old.port) == 2, timeout=60,
+    wait_for(lambda: "ready for serving traffic" in new.log and len(listeners(old.port)) == 2, timeout=60,
              message="the new generation listening beside the old one")
 
     old.process.terminate()
-    wait_for(lambda: _listeners(old.port) == 1, timeout=30, message="the old generation's listener closed")
-    # The listener went before the kept-alive connection (which lingers up to 2 s for a last
-    # request): new connections reach the new generation meanwhile instead of queueing here.
-    idle.sock.setblocking(False)
-    try:
-        assert idle.sock.recv(1) != b"", "the idle connection was closed before the listener"
-    except BlockingIOError:
-        pass  # still open, nothing to read
+    # The old generation's listener goes at once, while it still has a connection to serve: new
+    # connections reach the new generation meanwhile instead of queueing at the stopping one.
+    wait_for(lambda: len(listeners(old.port)) == 1, timeout=30, message="the old generation's listener closed")
+    with waiting:
+        waiting.sendall(_raw_request(json.dumps({"data": IRIS_ROWS}), content_type="application/json"))
+        head, _, body = _read_until_closed(waiting).partition(b"\r\n\r\n")
+    assert head.lower().startswith(b"http/1.1 200") and b"connection: close" in head.lower(), head
+    assert json.loads(body) == {"predict": [0, 2]}
     for _ in range(10):
         response = requests.post(old.url + "/score", json={"data": IRIS_ROWS}, timeout=10)  # the shared port
         assert response.json() == {"predict": [0, 2]}
     assert old.wait_exit(timeout=30) == 0
-    idle.close()
 
 
 def test_worker_class_names(monkeypatch) -> None:
