@@ -21,12 +21,13 @@ setup(
                                     "scoring", "scoring.*", "environments", "environments.*"]),
     include_package_data=True,
     package_data={
-        "service": ["migrations/*.sql"],
+        "service.store": ["migrations/*.sql"],
         "training": ["*.py", "runcontext/*.py", "runcontext/**/*.py"],
         "scoring": ["*.py"],
         "environments": ["*.yml", "curated/*.yml", "curated/*.txt"],
     },
     install_requires=SCORING_REQUIRES + [
+        "click>=8.1",
         "marshmallow>=3.20",
         "apispec[marshmallow]>=6.3",
         "requests>=2.31",
@@ -43,7 +44,7 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "amlocal=service.cli:main",
+            "amlocal=service.cli.main:main",
             "amlocal-scoring=scoring.__main__:main",
         ]
     },

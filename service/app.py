@@ -8,14 +8,14 @@ from flask import Flask
 
 from .auth import init_auth
 from .errors import register_error_handlers
-from .jsonio import StrictJSONProvider
+from .api import register_blueprints
+from .api.jsonio import StrictJSONProvider
 from .settings import Settings, load_settings
-from .store import Store
-from .workspace import init_workspace, load_or_create_token
+from .store import Store, init_workspace, load_or_create_token
 
 
 class ControlApp(Flask):
-    """Flask, answering in strict JSON (service/jsonio.py)."""
+    """Flask, answering in strict JSON (service/api/jsonio.py)."""
 
     json_provider_class = StrictJSONProvider
 
@@ -35,17 +35,7 @@ def create_app(test_config: Mapping | None = None, settings: Settings | None = N
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
     )
     logging.getLogger("amlocal").setLevel(settings.log_level)
-    from .envresolve import make_environment_resolver
-
-    app.config["RESOLVE_ENVIRONMENT"] = make_environment_resolver(app.config["STORE"], workspace)
     register_error_handlers(app)
     init_auth(app)
-    _register_blueprints(app)
+    register_blueprints(app)
     return app
-
-
-def _register_blueprints(app: Flask) -> None:
-    from .blueprints import deployments, environments, health, models, run_files, runs, sweeps
-
-    for module in (health, run_files, runs, models, deployments, environments, sweeps):
-        app.register_blueprint(module.bp)

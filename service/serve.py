@@ -9,7 +9,7 @@ import sys
 import time
 
 from .settings import Settings
-from .workspace import init_workspace, load_or_create_token
+from .store import init_workspace, load_or_create_token
 
 log = logging.getLogger("amlocal.serve")
 RESTART_BACKOFF_S = (0.5, 1, 2, 5, 10)

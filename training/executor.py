@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from training.snapshot import SnapshotError, extract
 from training.streams import OutputPump, EventTail
@@ -83,12 +83,17 @@ def _failure(status: str, message: str, exit_code: int | None,
     return RunResult(status=status, exit_code=exit_code, error=error)
 
 
+def user_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables user code (a script, a score.py, a pickle) may see: the process's without
+    amlocal's own `AMLOCAL_*` settings (its API token above all)."""
+    source = os.environ if environ is None else environ
+    return {key: value for key, value in source.items() if not key.startswith("AMLOCAL_")}
+
+
 def script_environment(spec: RunSpec, base: dict[str, str] | None = None) -> dict[str, str]:
     """The script's environment: the parent's (minus amlocal's own settings), Azure ML's run
     variables, spec.env, and the run's identity."""
-    parent = dict(os.environ if base is None else base)
-    # The service's settings (its API token above all) are not the script's business.
-    env = {key: value for key, value in parent.items() if not key.startswith("AMLOCAL_")}
+    env = user_environ(base)
     env.update({"AZUREML_ARM_PROJECT_NAME": spec.experiment,
                 "AZUREML_EXPERIMENT_NAME": spec.experiment,
                 "AZUREML_ARM_WORKSPACE_NAME": "amlocal",

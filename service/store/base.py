@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .. import db
+from ..errors import BadRequest
+from . import db
 
 
 def utc_now() -> datetime:
@@ -20,6 +21,15 @@ def utc_now() -> datetime:
 def iso(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds and a Z, as Azure ML prints times."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_version(text: str, field: str = "version", what: str = "version") -> int | str:
+    """A version as a user writes it: a positive integer or "latest" (else a 400 on `field`)."""
+    if text == "latest":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise BadRequest(f"Invalid {what} {text!r}: a positive integer or 'latest'.", field=field)
+    return int(text)
 
 
 def dumps(value: Any) -> str:

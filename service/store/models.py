@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Iterable
 
 from ..errors import Conflict, NotFound
-from ..workspace import Workspace
+from .workspace import Workspace
 from .base import StoreBase, dumps, loads
 
 CHUNK = 1024 * 1024

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 from ..errors import Conflict, NotFound
@@ -38,7 +38,6 @@ class Run:
     cancel_requested: bool
     parent_id: str | None = None
     kind: str = "script"
-    extra: dict = field(default_factory=dict)
 
     @property
     def is_terminal(self) -> bool:
@@ -147,12 +146,6 @@ class RunStore(StoreBase):
                 return None
             self._set_state(conn, row["id"], "Preparing", loads(row["status_times"], {}))
         return self.get_run(row["id"])
-
-    def count_runs(self, statuses: tuple[str, ...], kinds: tuple[str, ...] = ("script",)) -> int:
-        """How many runs are in these states."""
-        q = (f"SELECT COUNT(*) FROM runs WHERE status IN ({','.join('?' * len(statuses))}) "
-             f"AND kind IN ({','.join('?' * len(kinds))})")
-        return self.conn.execute(q, (*statuses, *kinds)).fetchone()[0]
 
     @staticmethod
     def _state_row(conn, run_id: str):

@@ -13,17 +13,17 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import yaml
 
+from ..settings import Settings
+from ..store.deployments import Deployment
+from . import StartRequest
 from .health import StartFailed
 from .layout import write_source
 
 DEFAULT_CONDA_FILE = Path(__file__).resolve().parents[2] / "environments" / "sklearn-env.yml"
-AZURE_VARIABLES = ("AMLOCAL_AZURE_SUBSCRIPTION_ID", "AMLOCAL_AZURE_RESOURCE_GROUP",
-                   "AMLOCAL_AZURE_WORKSPACE_NAME", "AMLOCAL_AZURE_TENANT_ID",
-                   "AMLOCAL_AZURE_CLIENT_ID", "AMLOCAL_AZURE_CLIENT_SECRET")
 WAIT_TIMEOUT_S = 1800
 
 
@@ -173,23 +173,21 @@ class AzureMLBackend:
         self.workspace = workspace
 
     @classmethod
-    def from_environment(cls, environ: dict | None = None) -> "AzureMLBackend":
-        """Workspace.from_config(), or a service principal from AMLOCAL_AZURE_* variables."""
+    def from_settings(cls, settings: Settings) -> "AzureMLBackend":
+        """A service principal from the AMLOCAL_AZURE_* settings, else Workspace.from_config()."""
         import warnings
 
-        environ = os.environ if environ is None else environ
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             from azureml.core import Workspace
             from azureml.core.authentication import ServicePrincipalAuthentication
-        if all(environ.get(v) for v in AZURE_VARIABLES):
+        principal = settings.azure_service_principal
+        if principal is not None:
             auth = ServicePrincipalAuthentication(
-                tenant_id=environ["AMLOCAL_AZURE_TENANT_ID"],
-                service_principal_id=environ["AMLOCAL_AZURE_CLIENT_ID"],
-                service_principal_password=environ["AMLOCAL_AZURE_CLIENT_SECRET"])
-            return cls(Workspace(environ["AMLOCAL_AZURE_SUBSCRIPTION_ID"],
-                                 environ["AMLOCAL_AZURE_RESOURCE_GROUP"],
-                                 environ["AMLOCAL_AZURE_WORKSPACE_NAME"], auth=auth))
+                tenant_id=principal["tenant_id"], service_principal_id=principal["client_id"],
+                service_principal_password=principal["client_secret"])
+            return cls(Workspace(principal["subscription_id"], principal["resource_group"],
+                                 principal["workspace_name"], auth=auth))
         return cls(Workspace.from_config())
 
     def register_model(self, model_base: Path, **kwargs: Any) -> Any:
@@ -232,8 +230,8 @@ class AciTarget:
     remote = True
     check_interval_s = 3600.0  # Azure restarts ACI containers itself
 
-    def __init__(self, backend_factory: Any = None):
-        self.backend_factory = backend_factory or AzureMLBackend.from_environment
+    def __init__(self, backend_factory: Callable[[], AzureBackend]):
+        self.backend_factory = backend_factory
 
     def _backend(self) -> AzureBackend:
         try:
@@ -242,12 +240,12 @@ class AciTarget:
             raise StartFailed(f"Azure ML workspace is not configured (config.json or "
                               f"AMLOCAL_AZURE_* variables): {err}") from err
 
-    def deploy(self, name: str, spec: dict, models: list[Any], model_base: Path,
-               keys: tuple[str, str] | None, source_dir: Path | None,
-               overwrite: bool) -> dict[str, Any]:
+    def start(self, request: StartRequest) -> dict[str, Any]:
         """Register, deploy and wait; returns the runtime with Azure's scoring URI."""
         backend = self._backend()
-        plan = plan_deployment(name, spec, models, model_base, keys, source_dir, overwrite)
+        name = request.name
+        plan = plan_deployment(name, request.spec, request.models, request.model_root,
+                               request.keys, request.layout.source_dir, request.overwrite)
         try:
             outcome = execute(plan, backend)
         except StartFailed:
@@ -271,27 +269,7 @@ class AciTarget:
     def logs(self, runtime: dict, lines: int) -> str:
         return ""
 
-    def delete(self, dep: Any) -> None:
+    def delete(self, dep: Deployment) -> None:
         """Delete the ACI service (when one was created)."""
         if dep.served_generation:
             self._backend().delete(dep.name)
-
-
-def dry_run(store: Any, ws: Any, body: dict) -> dict:
-    """What `amlocal deploy --target aci` would send, without sending it."""
-    from .spec import build_spec, resolve_models
-
-    spec = build_spec(store, body["models"], body["inference_config"], body["deployment_config"])
-    models = resolve_models(store, body["models"])
-    keys = ("<primary>", "<secondary>") if body["deployment_config"]["auth_enabled"] else None
-
-    def extract_run(run_id: str, dest: Path) -> None:
-        from training.snapshot import extract
-        extract(ws.snapshot(store.get_run(run_id).snapshot_sha256), dest)
-
-    plan = plan_deployment(body["name"], spec, models, ws.root / "models", keys,
-                           overwrite=body["overwrite"], extract_run=extract_run)
-    try:
-        return plan.describe()
-    finally:
-        plan.cleanup()

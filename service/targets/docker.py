@@ -7,17 +7,18 @@ the deployment's port with SO_REUSEPORT and a private health port, so updates ke
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
+from ..store import Workspace
+from ..store.deployments import Deployment
+from . import StartRequest
 from . import docker_image as images
 from .health import StartFailed
 from .layout import AppLayout, MODELS_DIR, generation_dir
 from .local import tail
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BASE_IMAGE_VARIABLE = "AMLOCAL_DOCKER_BASE_IMAGE"
 
 
 def container_name(name: str, generation: int) -> str:
@@ -36,20 +37,15 @@ class DockerTarget:
     """Builds (or reuses) the generation's image and runs it as a host-network container."""
 
     kind = "docker"
+    remote = False
     check_interval_s = 2.0  # each check is a `docker inspect`
 
-    def __init__(self, ws: Any = None, repo_root: Path = REPO_ROOT,
-                 base_image: str | None = None):
-        self.ws, self.repo_root = ws, repo_root
-        self.base_image = base_image
+    def __init__(self, base_image: str = images.DEFAULT_BASE_IMAGE, repo_root: Path = REPO_ROOT):
+        self.base_image, self.repo_root = base_image, repo_root
 
-    def _base(self) -> str:
-        return self.base_image or os.environ.get(BASE_IMAGE_VARIABLE) or images.DEFAULT_BASE_IMAGE
-
-    def start(self, name: str, generation: int, layout: AppLayout, port: int, health_port: int,
-              worker_count: int, keys: tuple[str, str] | None, cpu_cores: float | None = None,
-              memory_gb: float | None = None, environment: Any = None) -> dict[str, Any]:
+    def start(self, request: StartRequest) -> dict[str, Any]:
         """Build or reuse the image, then `docker run` it; returns the runtime facts."""
+        layout, environment = request.layout, request.environment
         entry = None if layout.source_dir is None else Path(layout.entry_script)
         try:
             requirements = None
@@ -58,20 +54,21 @@ class DockerTarget:
                 requirements = layout.root / "requirements.txt"
                 requirements.write_text("\n".join(environment.requirements()) + "\n")
             ctx = images.make_context(layout.root / "context", self.repo_root, _models_of(layout),
-                                      entry, self._base(), source_dir=layout.source_dir,
+                                      entry, self.base_image, source_dir=layout.source_dir,
                                       requirements=requirements)
             tag = images.build_image(ctx, layout.log_dir / "build.log")
-            container = container_name(name, generation)
+            container = container_name(request.name, request.generation)
             images.remove_container(container, timeout=0)  # a leftover from a crashed agent
-            env = {"WORKER_COUNT": str(worker_count), "SERVICE_NAME": name}
-            if keys:
-                env["AMLOCAL_SCORING_KEYS"] = ",".join(keys)
-            images.run_container(container, tag, port, env, cpus=cpu_cores, memory_gb=memory_gb,
-                                 args=("--reuse_port", "--health_port", str(health_port)))
+            env = {"WORKER_COUNT": str(request.worker_count), "SERVICE_NAME": request.name}
+            if request.keys:
+                env["AMLOCAL_SCORING_KEYS"] = ",".join(request.keys)
+            images.run_container(container, tag, request.port, env, cpus=request.cpu_cores,
+                                 memory_gb=request.memory_gb,
+                                 args=("--reuse_port", "--health_port", str(request.health_port)))
         except images.DockerError as err:
             raise StartFailed(str(err)) from err
-        return {"kind": self.kind, "name": name, "container": container, "image": tag,
-                "generation": generation, "health_port": health_port,
+        return {"kind": self.kind, "name": request.name, "container": container, "image": tag,
+                "generation": request.generation, "health_port": request.health_port,
                 "build_log": str(layout.log_dir / "build.log")}
 
     def is_running(self, runtime: dict) -> bool:
@@ -95,6 +92,9 @@ class DockerTarget:
             Path(runtime["build_log"]).with_name("scoring.log").write_text(text, encoding="utf-8")
         images.remove_container(runtime["container"], timeout=0)
 
+    def delete(self, dep: Deployment) -> None:
+        """Nothing beyond the containers, which the reconciler has removed."""
+
     def logs(self, runtime: dict, lines: int) -> str:
         """The container's output (empty when it is gone)."""
         try:
@@ -103,9 +103,9 @@ class DockerTarget:
             return ""
 
 
-def deployment_logs(ws: Any, dep: Any, lines: int) -> str:
+def deployment_logs(ws: Workspace, dep: Deployment, lines: int) -> str:
     """The newest container's log, or the build log when there is no container."""
-    target = DockerTarget(ws)
+    target = DockerTarget()
     for key in ("pending", "serving"):
         runtime = dep.runtime.get(key)
         if runtime and runtime.get("generation") == dep.generation:

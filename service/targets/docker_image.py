@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
-LOCAL_BASE_IMAGE = "amlocal/debian:bookworm"
 IMAGE_REPOSITORY = "amlocal-scoring"
-APP_ROOT = "/var/azureml-app"
 LABEL_KIND = "amlocal.kind"
 LABEL_DEPLOYMENT = "amlocal.deployment"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")

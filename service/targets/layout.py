@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from scoring import NOCODE_ENTRY_SCRIPT
 
-from ..workspace import Workspace
+from ..store import Workspace
 
 APP_DIR = "azureml-app"
 MODELS_DIR = "azureml-models"

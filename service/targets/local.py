@@ -15,6 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from training.executor import user_environ
+
+from ..environments import ScoringEnvironmentError, build_scoring_environment
+from ..store.deployments import Deployment
+from . import StartRequest
+from .health import StartFailed
 from .layout import AppLayout
 
 log = logging.getLogger("amlocal.targets.local")
@@ -56,35 +62,52 @@ class LocalTarget:
     kind = "local"
     check_interval_s = 0.5
 
-    def __init__(self, python: str | None = None):
+    remote = False
+
+    def __init__(self, envs_dir: Path, python: str | None = None):
+        self.envs_dir = envs_dir
         self.python = python or sys.executable
         self.children: dict[int, subprocess.Popen] = {}  # what this agent started (to reap)
 
-    def start(self, name: str, generation: int, layout: AppLayout, port: int, health_port: int,
-              worker_count: int, keys: tuple[str, str] | None,
-              environment: dict | None = None, **_resources: Any) -> dict[str, Any]:
+    def _interpreter(self, request: StartRequest) -> tuple[str, dict[str, str]]:
+        """Build (or reuse) the generation's scoring environment: its python and variables."""
+        request.layout.log_dir.mkdir(parents=True, exist_ok=True)
+        if request.environment is None:
+            return self.python, {}
+        try:
+            python, env = build_scoring_environment(request.environment, self.envs_dir,
+                                                    request.layout.log_dir / "environment.log")
+        except ScoringEnvironmentError as err:
+            raise StartFailed(str(err)) from err
+        if python:
+            log.info("deployment %s: scoring in %s (%s)", request.name, python,
+                     request.environment.reason)
+        return str(python or self.python), env
+
+    def start(self, request: StartRequest) -> dict[str, Any]:
         """Start the generation's server; returns its runtime facts (JSON-able).
 
         cpu_cores/memory_gb are not enforced for a local process (as Azure's local target)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AMLOCAL_SCORING")}
+        python, extra = self._interpreter(request)
+        layout = request.layout
+        env = user_environ()  # score.py never sees the service's token or workspace
         env.update({"AML_APP_ROOT": str(layout.app_root),
                     "AZUREML_MODEL_DIR": str(layout.model_dir),
-                    "PYTHONUNBUFFERED": "1", MARKER: _marker(name, generation),
-                    "SERVICE_NAME": name})
-        if keys:
-            env["AMLOCAL_SCORING_KEYS"] = ",".join(keys)
-        env.update((environment or {}).get("env") or {})
-        python = (environment or {}).get("python") or self.python
-        layout.log_dir.mkdir(parents=True, exist_ok=True)
+                    "PYTHONUNBUFFERED": "1", MARKER: _marker(request.name, request.generation),
+                    "SERVICE_NAME": request.name})
+        if request.keys:
+            env["AMLOCAL_SCORING_KEYS"] = ",".join(request.keys)
+        env.update(extra)
         with open(layout.log_path, "ab") as out:
-            proc = subprocess.Popen(server_command(python, layout, port, health_port,
-                                                   worker_count),
+            proc = subprocess.Popen(server_command(python, layout, request.port,
+                                                   request.health_port, request.worker_count),
                                     cwd=layout.app_root, env=env, stdout=out,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
         self.children[proc.pid] = proc
-        return {"kind": self.kind, "name": name, "pid": proc.pid, "generation": generation,
-                "health_port": health_port, "log": str(layout.log_path)}
+        return {"kind": self.kind, "name": request.name, "pid": proc.pid,
+                "generation": request.generation, "health_port": request.health_port,
+                "log": str(layout.log_path)}
 
     def _ours(self, runtime: dict) -> bool:
         """The pid is still the server this runtime describes (not a reused pid)."""
@@ -135,6 +158,9 @@ class LocalTarget:
         proc = self.children.pop(pid, None)
         if proc is not None:
             proc.wait()
+
+    def delete(self, dep: Deployment) -> None:
+        """Nothing beyond the process groups, which the reconciler has stopped."""
 
     def logs(self, runtime: dict, lines: int) -> str:
         """The last `lines` lines of the generation's log file."""

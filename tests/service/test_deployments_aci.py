@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from scoring import IRIS_ENTRY_SCRIPT
+from service.deployments import build_spec, create, resolve_models
+from service.settings import load_settings
 from service.targets.aci import AciTarget, AzureMLBackend, execute, plan_deployment
-from service.targets.control import create
-from service.targets.spec import build_spec, resolve_models
 from tests.polling import wait_for
 from tests.service.test_deployments_support import iris_model, register_model
 
@@ -135,7 +135,7 @@ def test_custom_aci_deployment_sends_an_inference_config_with_a_conda_environmen
 
 
 def test_the_reconciler_deploys_to_aci_through_the_backend(app, store, ws):
-    from service.reconciler import DeploymentReconciler
+    from service.agent.reconciler import DeploymentReconciler
 
     model = register_model(ws.root, "sklearn-iris", iris_model())
     backend = RecordingBackend()
@@ -188,4 +188,4 @@ def test_dry_run_prints_what_would_be_sent_and_stores_nothing(client, app, ws):
     "AMLOCAL_AZURE_CLIENT_SECRET")), reason="live ACI needs Azure credentials (config.json or "
                                             "AMLOCAL_AZURE_* variables)")
 def test_live_workspace_connects():  # pragma: no cover - needs Azure
-    assert AzureMLBackend.from_environment().workspace is not None
+    assert AzureMLBackend.from_settings(load_settings()).workspace is not None

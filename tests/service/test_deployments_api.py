@@ -168,8 +168,8 @@ def test_a_server_that_stops_answering_shows_unhealthy_until_it_answers_again(ap
     import http.server
     import threading
 
-    from service.reconciler import NOT_ANSWERING, PROBE_FAILURES, DeploymentReconciler
-    from service.targets.control import create
+    from service.agent.reconciler import NOT_ANSWERING, PROBE_FAILURES, DeploymentReconciler
+    from service.deployments import create
 
     class Health(http.server.BaseHTTPRequestHandler):
         def do_GET(self):

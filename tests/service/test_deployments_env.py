@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import sklearn
 
-from service.targets import scoring_env
+from service.environments import build_scoring_environment, choose_scoring_environment
 from tests.conftest import Service, free_port
 from tests.service.test_deployments_support import iris_model, kill_leftovers, wait_state
 
@@ -23,14 +23,14 @@ def _names(spec) -> set[str]:
 
 
 def test_a_model_trained_with_our_scikit_learn_scores_in_our_python():
-    choice = scoring_env.choose(None, {"models": ["m:1"]}, [_model(sklearn.__version__)])
-    assert choice.spec is None and scoring_env.build(choice, Path("/nonexistent"),
-                                                     Path("/nonexistent/log")) == (None, {})
+    choice = choose_scoring_environment(None, {"models": ["m:1"]}, [_model(sklearn.__version__)])
+    assert choice.spec is None and build_scoring_environment(
+        choice, Path("/nonexistent"), Path("/nonexistent/log")) == (None, {})
 
 
 def test_another_recorded_version_pins_scikit_learn_and_adds_the_scoring_stack():
-    choice = scoring_env.choose(None, {"models": ["m:1"]},
-                                [_model(None, {"scikit-learn": "1.5.2"})])
+    choice = choose_scoring_environment(None, {"models": ["m:1"]},
+                                        [_model(None, {"scikit-learn": "1.5.2"})])
     assert "scikit-learn==1.5.2" in choice.spec.pip and "1.5.2" in choice.reason
     assert {"flask", "gunicorn", "inference-schema", "prometheus-client", "orjson",
             "joblib"} <= _names(choice.spec)
@@ -40,7 +40,7 @@ def test_a_custom_environment_keeps_its_pins_and_gains_what_scoring_needs():
     spec = {"models": ["m:1"], "inference_config": {
         "entry_script": "score.py",
         "environment": {"pip_requirements": "flask==3.0.3\nscikit-learn\n"}}}
-    choice = scoring_env.choose(None, spec, [_model(None)])
+    choice = choose_scoring_environment(None, spec, [_model(None)])
     assert "flask==3.0.3" in choice.spec.pip
     assert not any(r.startswith("flask>") for r in choice.spec.pip)
     assert {"gunicorn", "orjson", "scikit-learn"} <= _names(choice.spec)

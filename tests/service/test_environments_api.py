@@ -7,7 +7,8 @@ import json
 import pytest
 
 from environments import DEFAULT_SPEC, find_built, parse_pip_requirements
-from service.envresolve import ScoringEnvironmentError, build_state, scoring_python_for_model
+from service.environments import (ScoringEnvironmentError, build_scoring_environment, build_state,
+                                  choose_scoring_environment)
 from service.store.models import ModelVersion
 from tests.conftest import assert_error, make_snapshot
 from tests.polling import wait_for
@@ -171,17 +172,12 @@ def _model(environment: dict | None, framework: str = "Custom", framework_versio
                         sample_input=None)
 
 
-def test_scoring_environment_needs_a_recorded_sklearn_version(app, tmp_path):
-    ws = app.config["WORKSPACE"]
-    with pytest.raises(ScoringEnvironmentError, match="no recorded scikit-learn version"):
-        scoring_python_for_model(ws, _model({"packages": {"scikit-learn": None}}), None)
-
-
 def test_scoring_environment_for_a_version_that_does_not_exist_fails_clearly(app, tmp_path):
     ws = app.config["WORKSPACE"]
     model = _model(None, framework="ScikitLearn", framework_version="0.0.77")
-    with pytest.raises(ScoringEnvironmentError, match="scikit-learn==0.0.77") as err:
-        scoring_python_for_model(ws, model, tmp_path / "deploy.log")
+    choice = choose_scoring_environment(None, {"models": ["m:1"]}, [model])
+    with pytest.raises(ScoringEnvironmentError, match="scikit-learn 0.0.77") as err:
+        build_scoring_environment(choice, ws.envs_dir, tmp_path / "deploy.log")
     assert "scikit-learn" in (tmp_path / "deploy.log").read_text()
     assert not [p for p in ws.envs_dir.iterdir() if p.is_dir()]  # nothing half-made is left
     assert err.value.__cause__ is not None

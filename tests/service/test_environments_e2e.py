@@ -10,10 +10,10 @@ import subprocess
 import sys
 import uuid
 
-from environments import DEFAULT_SPEC, find_built, parse_conda_yaml, parse_pip_requirements
-from service.envresolve import scoring_python_for_model
-from service.store import Store
-from service.workspace import Workspace
+from environments import (DEFAULT_SPEC, find_built, materialise, parse_conda_yaml,
+                          parse_pip_requirements, sklearn_scoring_spec)
+from service.environments import with_scoring_requirements
+from service.store import Store, Workspace
 from tests.conftest import REPO, TOKEN, make_snapshot
 
 TRAIN_IRIS = (REPO / "training" / "train_iris.py").read_text()
@@ -73,7 +73,8 @@ def _register_and_build_its_scoring_env(service, run_id: str, env_path) -> None:
     ws = Workspace(service.workspace.resolve())
     model = Store(ws.db_path).get_model_version("iris", 1)
     log_path = service.workspace / "scoring-build.log"
-    built = scoring_python_for_model(ws, model, log_path)
+    spec = with_scoring_requirements(sklearn_scoring_spec(trained_with))
+    built = materialise(spec, ws.envs_dir, log_path=log_path)
     code = ("import joblib, sklearn, sys; m = joblib.load(sys.argv[1]); "
             "print(sklearn.__version__, m.predict([[5.1, 3.5, 1.4, 0.2]]).tolist())")
     out = subprocess.run([str(built.python), "-W", "error", "-c", code,

@@ -1,6 +1,7 @@
 """The model registry in-process: registering from runs and uploads, reading, changing, deleting."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -155,7 +156,7 @@ def test_a_non_sklearn_upload_is_not_unpickled(app, client):
 
 
 def test_an_invalid_and_a_hanging_pickle_are_registered_with_introspection_failed(app, client):
-    app.config["INTROSPECT_TIMEOUT_S"] = 1.0
+    app.config["SETTINGS"] = dataclasses.replace(app.config["SETTINGS"], introspect_timeout_s=1.0)
     bad = upload(client, {"name": "bad", "framework": "ScikitLearn"},
                  [("model.pkl", b"this is not a pickle")])
     assert bad.status_code == 201
@@ -428,7 +429,7 @@ def test_openapi_describes_the_model_routes(client):
 def test_a_dead_introspection_server_is_replaced(app, client):
     import signal
 
-    from service.introspect import fork_server
+    from service.introspect.parent import fork_server
 
     first = upload(client, {"name": "a"}, [("m.joblib", IRIS)]).get_json()
     assert first["estimator"]["class"] == "SVC"
@@ -443,5 +444,5 @@ def test_registry_and_no_code_entry_agree_on_model_files() -> None:
     # Each module stands alone (scoring/ imports nothing of ours; the introspection child runs in
     # the model's own Python), so the list is written twice: it must not drift.
     from scoring import nocode
-    from service import introspect_child
+    from service.introspect import child as introspect_child
     assert introspect_child.MODEL_SUFFIXES == nocode.MODEL_SUFFIXES

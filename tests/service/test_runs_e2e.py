@@ -178,6 +178,6 @@ def test_non_finite_metrics_come_back_as_strict_json(service):
         raise AssertionError(f"{constant} is not JSON")
     metrics = json.loads(text, parse_constant=refuse)["metrics"]
     assert metrics == {"loss": ["NaN", 0.5], "ratio": "-Infinity", "spread": [1.0, "Infinity"]}
-    from service.jsonio import non_finite_floats
+    from service.cli.client import non_finite_floats
     back = non_finite_floats(metrics)
     assert math.isnan(back["loss"][0]) and back["ratio"] == -math.inf and back["spread"][1] == math.inf

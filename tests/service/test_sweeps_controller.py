@@ -10,11 +10,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from service.blueprints.sweeps import stored_config
+from service.sweeps import stored_config
 from service.settings import load_settings
 from service.store import Store
-from service.sweeper import SweepController, sweep_summary
-from service.workspace import init_workspace
+from service.agent.sweeps import SweepController
+from service.sweeps import sweep_summary
+from service.store.workspace import init_workspace
 
 GRID = {"type": "grid", "space": {"--kernel": ["choice", [["linear", "rbf", "poly"]]],
                                   "--penalty": ["choice", [[0.5, 1]]]}}

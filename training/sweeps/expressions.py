@@ -45,10 +45,6 @@ class Expression:
             return ["choice", [list(self.args)]]
         return [self.kind, list(self.args)]
 
-    def to_text(self) -> str:
-        """The CLI form, e.g. `choice(linear,rbf)`."""
-        return f"{self.kind}({','.join(str(a) for a in self.args)})"
-
     @property
     def finite(self) -> bool:
         """Whether the expression takes finitely many values (so sweeps can exhaust it)."""

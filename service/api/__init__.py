@@ -1,0 +1,12 @@
+"""The control API's views: one blueprint per resource; each view parses, calls the domain, answers."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    """Every resource's blueprint."""
+    from . import deployments, environments, health, models, run_files, runs, sweeps
+
+    for module in (health, run_files, runs, models, deployments, environments, sweeps):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,1 @@
+"""Model introspection: load a registered model in a child process and record its estimator."""
