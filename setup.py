@@ -37,10 +37,13 @@ setup(
         "optuna>=3.4",
         "uv>=0.4",
         "packaging>=23.0",
+        "gevent>=24.10.1",  # the control API's workers: log followers wait without a thread
     ],
     extras_require={
         "azure": ["azureml-core>=1.60"],
-        "test": ["azureml-core>=1.60", "pytest>=8.0", "pytest-timeout>=2.2"],
+        "test": ["azureml-core>=1.60", "pytest>=8.0", "pytest-timeout>=2.2",
+                 "schemathesis>=4.0",
+                 "pillow>=10.0"],  # Azure's binary-payloads sample (tests/samples/azure)
     },
     entry_points={
         "console_scripts": [

@@ -17,6 +17,7 @@ from typing import IO, Any
 from filelock import FileLock, Timeout
 
 from environments import interpreters
+from environments.resolution import Resolver
 from environments.spec import (EnvSpec, EnvSpecError, check_machine, conda_arg,
                                conda_available)
 
@@ -166,14 +167,10 @@ def _run(command: list[str], log: _Log, env: dict[str, str], timeout: float | No
 
 
 def _commands(spec: EnvSpec, installer: str, target: Path, python: str) -> list[list[str]]:
+    """pip's and conda's steps (uv's are _uv_build's)."""
     requirements = spec.pip_requirements()
     venv_python = str(target / "bin" / "python")
-    if installer == "uv":
-        uv = uv_executable() or "uv"
-        steps = [[uv, "venv", "--no-project", "--no-config", "--seed", "--python", python,
-                  str(target)]]
-        install = [uv, "pip", "install", "--no-config", "--python", venv_python]
-    elif installer == "pip":
+    if installer == "pip":
         steps = [[python, "-m", "venv", str(target)]]
         install = [venv_python, "-m", "pip", "install", "--disable-pip-version-check"]
     else:
@@ -187,6 +184,26 @@ def _commands(spec: EnvSpec, installer: str, target: Path, python: str) -> list[
     if requirements:
         steps.append(install + requirements)
     return steps
+
+
+def _uv_build(spec: EnvSpec, target: Path, python: str, log: _Log, env: dict[str, str],
+              timeout: float | None) -> None:
+    """Create the venv with uv, resolve the way pip would (environments/resolution.py), install
+    exactly that resolution."""
+    uv = uv_executable() or "uv"
+    _run([uv, "venv", "--no-project", "--no-config", "--seed", "--python", python, str(target)],
+         log, env, timeout)
+    requirements = spec.pip_requirements()
+    if not requirements:
+        return
+    venv_python = str(target / "bin" / "python")
+    resolver = Resolver(uv, venv_python, lambda command: _run(command, log, env, timeout), log.write)
+    try:
+        pinned = resolver.resolve_like_pip(requirements)
+        _run([uv, "pip", "install", "--no-config", "--python", venv_python, "-r", str(pinned)],
+             log, env, timeout)
+    finally:
+        shutil.rmtree(resolver.scratch, ignore_errors=True)
 
 
 def _retarget(tmp: Path, final: Path) -> None:
@@ -233,8 +250,11 @@ def _build(spec: EnvSpec, root: Path, installer: str, interpreter: interpreters.
               f" Python {interpreter.version} ({interpreter.path})\n")
     env = _installer_env(installer_env)
     try:
-        for command in _commands(spec, installer, target, interpreter.path):
-            _run(command, log, env, timeout)
+        if installer == "uv":
+            _uv_build(spec, target, interpreter.path, log, env, timeout)
+        else:
+            for command in _commands(spec, installer, target, interpreter.path):
+                _run(command, log, env, timeout)
     except (OSError, subprocess.SubprocessError) as err:
         shutil.rmtree(target, ignore_errors=True)
         log.write(f"# amlocal: build failed: {err}\n")

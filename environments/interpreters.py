@@ -73,16 +73,29 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
 
 
+def pyenv_folders() -> list[str]:
+    """The bin folders of pyenv's installed versions (its shims on PATH run only the selected ones)."""
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    versions = Path(root, "versions")
+    try:
+        return [str(p / "bin") for p in sorted(versions.iterdir()) if (p / "bin").is_dir()]
+    except OSError:
+        return []
+
+
 def find_interpreters(path_var: str | None = None, *,
                       refresh: bool = False) -> tuple[Interpreter, ...]:
-    """List working interpreters (the current one and python3.X on PATH), newest first.
+    """List working interpreters (the current one, python3.X on PATH and, by default, pyenv's
+    installed versions), newest first. `path_var` given: only the folders it names.
 
     Answers are cached per PATH for the process; `refresh` probes again (a new Python installed).
     """
     if refresh:
         _find.cache_clear()
     current = getattr(sys, "_base_executable", sys.executable)  # a venv's base, not the venv
-    return _find(os.environ.get("PATH", "") if path_var is None else path_var, current)
+    if path_var is None:
+        path_var = os.pathsep.join([os.environ.get("PATH", ""), *pyenv_folders()])
+    return _find(path_var, current)
 
 
 def current_python() -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hmac
+import io
 import time
 import uuid
 from http import HTTPStatus
@@ -85,13 +86,17 @@ class ScoringApp:
             request_id, echo = request_ids(lambda name: environ.get("HTTP_" + name.upper().replace("-", "_")))
             if method not in SCORE_METHODS:
                 raise MethodNotAllowed("The method is not allowed for the requested URL.")
-            if method != "OPTIONS":
+            if method != "OPTIONS" or self.script.raw:  # a @rawhttp run() answers OPTIONS itself
                 self.authorize(environ.get("HTTP_AUTHORIZATION"))
-            body = self._read_body(environ) if method == "POST" else b""
-            score_request = ScoreRequest(method, body, environ.get("CONTENT_TYPE", ""),
-                                         environ.get("QUERY_STRING", ""), lambda: _environ_headers(environ))
-            reply, run_ms = handle_score(score_request, self.script, self.settings.scoring_timeout_ms)
-            if method != "OPTIONS":
+            if self.script.raw:
+                reply, run_ms = self._score_raw(environ)
+            else:
+                body = self._read_body(environ) if method == "POST" else b""
+                score_request = ScoreRequest(method, body, environ.get("CONTENT_TYPE", ""),
+                                             environ.get("QUERY_STRING", ""), lambda: _environ_headers(environ),
+                                             environ=environ)
+                reply, run_ms = handle_score(score_request, self.script, self.settings.scoring_timeout_ms)
+            if method != "OPTIONS" or self.script.raw:
                 self.metrics.observe_run(run_ms)
         except ScoringError as err:
             request_id = request_id or str(uuid.uuid4())
@@ -112,6 +117,18 @@ class ScoringApp:
         logger.info("%s /score %d %.3fms %d %s", method, reply.status, (time.perf_counter() - started) * 1000,
                     len(reply.body), request_id)
         return [reply.body]
+
+    def _score_raw(self, environ: dict[str, Any]) -> tuple[Reply, float]:
+        """A @rawhttp run(): it gets a Flask request (with an app and request context, as in
+        azmlinfsrv) whose body was read here first, under MAX_REQUEST_BYTES."""
+        body = self._read_body(environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        with self.flask.request_context(environ):
+            score_request = ScoreRequest(environ["REQUEST_METHOD"], body, environ.get("CONTENT_TYPE", ""),
+                                         environ.get("QUERY_STRING", ""), lambda: _environ_headers(environ),
+                                         raw=lambda: request._get_current_object(), environ=environ)
+            return handle_score(score_request, self.script, self.settings.scoring_timeout_ms)
 
     @staticmethod
     def _error(err: ScoringError, request_id: str) -> Reply:

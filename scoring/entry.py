@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from . import contrib_services
 from .deadline import Deadline, deadline
 from .errors import BadInput, RunFailed, RunTimeout, ScoringError, StartupError
 from .logs import logger
@@ -74,6 +75,7 @@ class EntryScript:
         self.path = path
         self.module_name = module_name
         self.decorated = False
+        self.raw = False  # @rawhttp: run() gets the HTTP request itself
         self.parameters: list[inspect.Parameter] = []
         self.wants_headers = False
         self.converters: dict[str, Callable[[Any], Any]] = {}
@@ -84,6 +86,9 @@ class EntryScript:
 
     def load(self) -> None:
         """Import the script and check init()/run(); raise StartupError naming what is wrong."""
+        # Azure's score.py files import AMLRequest/AMLResponse from azureml.contrib.services.
+        contrib_services.install()
+        contrib_services.reset_rawhttp()
         try:
             spec = importlib.util.spec_from_file_location(self.module_name, self.path)
             if spec is None or spec.loader is None:
@@ -114,6 +119,9 @@ class EntryScript:
                                if self.wants_headers else "run() needs to accept an argument for input data.")
         from inference_schema.schema_util import is_schema_decorated
         self.decorated = is_schema_decorated(self._run)
+        self.raw = contrib_services.rawhttp_requested()
+        if self.raw and self.decorated:
+            raise StartupError("run() cannot be decorated with both @rawhttp and @input_schema")
         self.converters = _schema_converters(self._run) if self.decorated else {}
 
     @property
@@ -132,7 +140,9 @@ class EntryScript:
             # init() may install a run() that needs the model (the no-code script builds its schema so).
             self._run = self._module.run
             self._analyse_run()
-        if self.decorated:
+        if self.raw:
+            logger.info("run() is decorated with @rawhttp. Server will invoke it with the flask request object.")
+        elif self.decorated:
             logger.info("run() is decorated with @input_schema. Server will invoke it with the following "
                         "arguments: %s.", ", ".join(p.name for p in self.parameters))
         else:

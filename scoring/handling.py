@@ -34,6 +34,10 @@ class ScoreRequest:
     content_type: str = ""
     query_string: str = ""
     headers: Callable[[], Mapping[str, str]] = dict
+    # For a @rawhttp run(): the request object it receives (a Flask request), built only then.
+    raw: Callable[[], Any] | None = None
+    # The WSGI environ, for a Response that run() returns (werkzeug reads the method from it).
+    environ: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -126,16 +130,25 @@ def _plain_arguments(script: EntryScript, request: ScoreRequest) -> dict[str, An
     return {script.parameters[0].name: data}
 
 
-def _encode(result: Any, elapsed_ms: float) -> Reply:
+def _response_reply(response: Any, environ: Mapping[str, Any], timing: tuple[str, str]) -> Reply:
+    """A Response that run() returned, sent as werkzeug would send it, with Azure's headers."""
+    if response.status_code >= 500:  # azmlinfsrv marks a script's own 5xx as a failed run()
+        response.headers["x-ms-run-function-failed"] = "True"
+    app_iter, status, headers = response.get_wsgi_response(environ or {"REQUEST_METHOD": "POST"})
+    try:
+        body = b"".join(app_iter)
+    finally:
+        if hasattr(app_iter, "close"):
+            app_iter.close()
+    # The body is sent whole, so the server states its length (a streamed response included).
+    kept = [(name, value) for name, value in headers if name.lower() != "content-length"]
+    return Reply(int(str(status).split(" ", 1)[0]), body, kept + [timing])
+
+
+def _encode(result: Any, elapsed_ms: float, environ: Mapping[str, Any]) -> Reply:
     timing = ("x-ms-run-fn-exec-ms", f"{elapsed_ms:.3f}")
-    if hasattr(result, "status_code") and hasattr(result, "get_data"):  # a flask/werkzeug Response
-        headers = [(k, v) for k, v in result.headers.items() if k.lower() != "x-ms-run-function-failed"]
-        failed = result.headers.get("x-ms-run-function-failed")
-        if result.status_code >= 500:
-            failed = "True"
-        if failed is not None:
-            headers.append(("x-ms-run-function-failed", failed))
-        return Reply(result.status_code, result.get_data(), headers + [timing])
+    if hasattr(result, "get_wsgi_response") and hasattr(result, "status_code"):  # AMLResponse, flask.Response
+        return _response_reply(result, environ, timing)
     try:
         # json.dumps, not orjson: byte-identical bodies to azmlinfsrv (", " separators, NaN as NaN).
         body = json.dumps(result).encode()
@@ -149,12 +162,16 @@ def handle_score(request: ScoreRequest, script: EntryScript, timeout_ms: int) ->
 
     Raises ScoringError subclasses for every failure; the caller turns them into error replies.
     """
-    if request.method == "OPTIONS":
+    if script.raw:  # @rawhttp: run() gets the request for every method routed here, OPTIONS too
+        if request.raw is None:
+            raise InternalError()
+        arguments = {script.parameters[0].name: request.raw()}
+    elif request.method == "OPTIONS":
         return Reply(200, b"", [("Content-Type", "text/html; charset=utf-8"),
                                 ("x-ms-run-function-failed", "False")]), 0.0
-    if script.decorated:
+    elif script.decorated:
         arguments = _decorated_arguments(script, request)
     else:
         arguments = _plain_arguments(script, request)
     result, elapsed_ms = script.invoke_run(arguments, request.headers, timeout_ms)
-    return _encode(result, elapsed_ms), elapsed_ms
+    return _encode(result, elapsed_ms, request.environ), elapsed_ms

@@ -3,6 +3,9 @@
 Request {"data": [[...], ...], "method": "predict" | "predict_proba"} (method optional, default
 "predict"); response {"<method>": [...]}. Rows may be objects keyed by feature name when the model
 was fitted with feature names. The input schema (for swagger) comes from the fitted model.
+
+The model file may be written by joblib, pickle or dill (Azure's deployment notebook dumps its model
+with dill), as Azure's no-code image, which has dill, loads all three.
 """
 import json
 import os
@@ -156,11 +159,29 @@ def _answer(data, method=DEFAULT_METHOD):
     return {method: result.tolist()}
 
 
+def load_model(path):
+    """Unpickle the model file: joblib reads joblib files, plain pickles and most dill pickles (they
+    import dill by name); a dill pickle that needs dill's own unpickler (an object dill saved by
+    value, e.g. a class defined in a notebook) is read with dill.load."""
+    try:
+        return joblib.load(path)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure: dill may still read it
+        try:
+            import dill
+        except ImportError:
+            raise err from None
+        try:
+            with open(path, "rb") as handle:
+                return dill.load(handle)
+        except Exception:  # noqa: BLE001 - not a dill pickle either: joblib's reason is the one to show
+            raise err from None
+
+
 def init():
     """Load the model file and build run() with the model's input schema."""
     global model, run
     path = find_model_file(os.environ.get("AZUREML_MODEL_DIR", "."))
-    model = joblib.load(path)
+    model = load_model(path)
     n_features = getattr(model, "n_features_in_", None)
     names = getattr(model, "feature_names_in_", None)
     names = [str(n) for n in names] if names is not None else None

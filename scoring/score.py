@@ -6,6 +6,11 @@ import numpy as np
 from inference_schema.parameter_types.numpy_parameter_type import NumpyParameterType
 from inference_schema.schema_decorators import input_schema, output_schema
 
+try:  # amlocal's scoring server answers this error with a 400 naming the parameter
+    from scoring.errors import BadInput
+except ImportError:  # another server (Azure's): a ValueError, which it answers with a 500
+    BadInput = None
+
 MODEL_FILE = "model.joblib"
 model = None
 
@@ -27,5 +32,12 @@ def init() -> None:
 @input_schema("data", NumpyParameterType(np.array([[5.1, 3.5, 1.4, 0.2]], dtype=np.float64)))
 @output_schema(NumpyParameterType(np.array([0])))
 def run(data):
-    """Predict the iris class of each row."""
+    """Predict the iris class of each row (a null, NaN or infinite value is refused: 400)."""
+    missing = ~np.isfinite(data)
+    if missing.any():
+        row, column = (int(i) for i in np.argwhere(missing)[0])
+        reason = f"row {row}, column {column} is null, NaN or Infinity; the model takes no missing values"
+        if BadInput is None:
+            raise ValueError(reason)
+        raise BadInput.for_parameter("data", reason)
     return model.predict(data).tolist()

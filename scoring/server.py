@@ -77,7 +77,9 @@ def worker_class(settings: Settings) -> str:
         logger.warning("gunicorn %s is older than 27: WORKER_CLASS=keepalive falls back to sync",
                        gunicorn.__version__)
         return "sync"
-    worker.KeepAliveWorker.client_timeout_s = settings.client_timeout  # inherited by the forked workers
+    # inherited by the forked workers
+    worker.KeepAliveWorker.client_timeout_s = settings.client_timeout
+    worker.KeepAliveWorker.max_request_bytes = settings.max_request_bytes
     return "scoring.worker.KeepAliveWorker"
 
 

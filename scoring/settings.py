@@ -56,7 +56,8 @@ class Settings:
     # thread; measured faster than sync (azmlinfsrv's) and gthread (bench/README.md). Any gunicorn
     # worker class name or dotted path also works.
     worker_class: str = _setting("WORKER_CLASS", "keepalive")
-    # Seconds a client may stall mid-request or mid-response before the keepalive worker drops it.
+    # Seconds a request may take to arrive whole (head and body, from its first byte; else 408)
+    # and a response to be taken, under the keepalive worker. A slow client never holds it.
     client_timeout: int = _setting("AMLOCAL_CLIENT_TIMEOUT", 10, _positive_int("AMLOCAL_CLIENT_TIMEOUT"))
     worker_timeout: int = _setting("WORKER_TIMEOUT", 300, _positive_int("WORKER_TIMEOUT"))
     scoring_timeout_ms: int = _setting("SCORING_TIMEOUT_MS", 3_600_000,

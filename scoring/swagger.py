@@ -10,69 +10,77 @@ from .logs import logger
 
 # version served -> (aliases accepted in ?version=, inference-schema's name for it)
 VERSIONS = {"2": ({"2", "2.0"}, "2.0"), "3": ({"3", "3.0"}, "3.0"), "3.1": ({"3.1"}, "3.1")}
+# Ours carries the request id beside the message (README: where we answer differently).
 ERROR_SCHEMA = {"type": "object", "properties": {"message": {"type": "string"},
                                                  "request_id": {"type": "string"}}}
 UNDECORATED_SCHEMA = {"type": "object", "example": {}}
-TITLE = "ML service"  # the documents' title: azmlinfsrv's default SERVICE_NAME
+TITLE = "ML service"  # azmlinfsrv's default SERVICE_NAME
+SERVICE_VERSION = "1.0"  # azmlinfsrv's default SERVICE_VERSION
+# azmlinfsrv's templates declare the key scheme as an apiKey header in every version.
+SECURITY_SCHEME = {"type": "apiKey", "name": "Authorization", "in": "header",
+                   "description": "For example: Bearer abc123"}
+HEALTHY = "If service is up and running, this response will be returned with the content 'Healthy'"
+SCORED = ("The service processed the input correctly and provided a result prediction, "
+          "if applicable.")
+FAILED = "The service failed to execute due to an error."
 
 
-def _operations(ref: str) -> dict[str, Any]:
-    """The three paths, with `ref` the prefix of schema references ('#/definitions/' or '#/components/schemas/')."""
-    error = {"description": "The service failed to execute due to an error.",
-             "schema": {"$ref": f"{ref}ErrorResponse"}}
+def _paths(version: str) -> dict[str, Any]:
+    """The three routes as azmlinfsrv 1.5.1's swagger2/swagger3 templates describe them."""
+    v2 = version == "2"
+    ref = "#/definitions/" if v2 else "#/components/schemas/"
+
+    def body(media: str, schema: dict) -> dict:
+        return {"schema": schema} if v2 else {"content": {media: {"schema": schema}}}
+
+    error = {"description": FAILED, **body("application/json", {"$ref": f"{ref}ErrorResponse"})}
+    if v2:
+        healthy = {"description": HEALTHY, "schema": {"type": "string"},
+                   "examples": {"application/json": "Healthy"}}
+        score_input = {"parameters": [{"name": "serviceInputPayload", "in": "body",
+                                       "description": "The input payload for executing the real-time "
+                                                      "machine learning service.",
+                                       "schema": {"$ref": f"{ref}ServiceInput"}}]}
+        version_parameter = {"name": "version", "in": "query", "required": False, "type": "integer",
+                             "enum": [2, 3]}
+    else:
+        healthy = {"description": HEALTHY, **body("text/plain", {"type": "string", "example": "Healthy"})}
+        score_input = {"requestBody": {"description": "The input payload for executing the real-time "
+                                                      "machine learning service.",
+                                       "content": {"application/json": {
+                                           "schema": {"$ref": f"{ref}ServiceInput"}}}}}
+        version_parameter = {"name": "version", "in": "query", "required": False,
+                             "schema": {"type": "integer", "enum": [2, 3]}}
     return {
         "/": {"get": {"operationId": "ServiceHealthCheck",
                       "description": "Simple health check endpoint to ensure the service is up at any given point.",
-                      "responses": {"200": {"description": "The service is up; the body is 'Healthy'.",
-                                            "schema": {"type": "string"}}, "default": error}}},
+                      "responses": {"200": healthy, "default": error}}},
         "/score": {"post": {"operationId": "RunMLService",
                             "description": "Run web service's model and get the prediction output",
-                            "security": [{"Bearer": []}],
-                            "parameters": [{"name": "serviceInputPayload", "in": "body",
-                                            "description": "The input payload for executing the real-time "
-                                                           "machine learning service.",
-                                            "schema": {"$ref": f"{ref}ServiceInput"}}],
-                            "responses": {"200": {"description": "The prediction output.",
-                                                  "schema": {"$ref": f"{ref}ServiceOutput"}},
+                            "security": [{"Bearer": []}], **score_input,
+                            "responses": {"200": {"description": SCORED,
+                                                  **body("application/json", {"$ref": f"{ref}ServiceOutput"})},
                                           "default": error}}},
         "/swagger.json": {"get": {"operationId": "GetSwaggerSpec", "description": "Get the Swagger specification.",
+                                  "parameters": [version_parameter],
                                   "responses": {"200": {"description": "The Swagger specification.",
-                                                        "schema": {"type": "string"}}, "default": error}}},
+                                                        **body("text/plain", {"type": "string"})},
+                                                "default": error}}},
     }
 
 
-def _to_openapi3(operation: dict[str, Any]) -> dict[str, Any]:
-    """Swagger 2 operation → OpenAPI 3: bodies become requestBody, schemas move under content."""
-    out = {k: v for k, v in operation.items() if k not in ("parameters", "responses")}
-    body = [p for p in operation.get("parameters", []) if p.get("in") == "body"]
-    if body:
-        out["requestBody"] = {"description": body[0]["description"],
-                              "content": {"application/json": {"schema": body[0]["schema"]}}}
-    out["responses"] = {code: {"description": r["description"],
-                               "content": {"application/json": {"schema": r["schema"]}}}
-                        for code, r in operation["responses"].items()}
-    return out
-
-
 def build_document(version: str, title: str, input_schema: dict, output_schema: dict) -> dict[str, Any]:
-    """One swagger document for `version` ('2', '3' or '3.1')."""
+    """One swagger document for `version` ('2', '3' or '3.1'), laid out as azmlinfsrv's."""
     info = {"title": title, "description": f"API specification for the Azure Machine Learning service {title}",
-            "version": "1.0"}
+            "version": SERVICE_VERSION}
+    schemas = {"ServiceInput": input_schema, "ServiceOutput": output_schema, "ErrorResponse": ERROR_SCHEMA}
     if version == "2":
         return {"swagger": "2.0", "info": info, "schemes": ["https"], "consumes": ["application/json"],
-                "produces": ["application/json"],
-                "securityDefinitions": {"Bearer": {"type": "apiKey", "name": "Authorization", "in": "header",
-                                                   "description": "For example: Bearer abc123"}},
-                "paths": _operations("#/definitions/"),
-                "definitions": {"ServiceInput": input_schema, "ServiceOutput": output_schema,
-                                "ErrorResponse": ERROR_SCHEMA}}
-    paths = {path: {verb: _to_openapi3(op) for verb, op in ops.items()}
-             for path, ops in _operations("#/components/schemas/").items()}
-    return {"openapi": "3.1.0" if version == "3.1" else "3.0.3", "info": info, "paths": paths,
-            "components": {"securitySchemes": {"Bearer": {"type": "http", "scheme": "bearer",
-                                                          "description": "For example: Bearer abc123"}},
-                           "schemas": {"ServiceInput": input_schema, "ServiceOutput": output_schema,
-                                       "ErrorResponse": ERROR_SCHEMA}}}
+                "produces": ["application/json"], "securityDefinitions": {"Bearer": SECURITY_SCHEME},
+                "paths": _paths(version), "definitions": schemas}
+    return {"openapi": "3.1.0" if version == "3.1" else "3.0.3", "info": info, "security": [{"Bearer": []}],
+            "paths": _paths(version), "components": {"schemas": schemas,
+                                                     "securitySchemes": {"Bearer": SECURITY_SCHEME}}}
 
 
 class Swagger:

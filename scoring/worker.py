@@ -1,29 +1,49 @@
-"""A gunicorn worker that keeps connections alive and runs every request in its main thread.
+"""A gunicorn worker that keeps connections alive, reads each request whole in its event loop, and
+runs every request in its main thread.
 
 gunicorn's sync worker (what azmlinfsrv uses) closes the connection after each response, so a
 client pays a TCP handshake per request. Its gthread worker keeps connections alive but hands each
 request to a pool thread and the result back to the main thread through a pipe: two thread
 switches and a GIL handoff per request, which cost more than the handshake (bench/README.md).
 Scoring is CPU-bound under the GIL, so a thread pool buys nothing. This worker is gthread with
-the pool taken out: the same poller, keep-alive, body draining, connection limits and graceful
-stop, but each request is served inline, one per ready connection per pass (round robin, so a
-connection sending 1000-row bodies cannot starve the others). Running in the main thread also
-lets the scoring deadline use SIGALRM, as under the sync worker. The per-request log lines are
-written when the worker is about to wait for the network, after the responses went out.
+the pool taken out: the same poller, keep-alive, connection limits and graceful stop, but each
+request is served inline, one per ready connection per pass (round robin, so a connection sending
+1000-row bodies cannot starve the others). Running in the main thread also lets the scoring
+deadline use SIGALRM, as under the sync worker. The per-request log lines are written when the
+worker is about to wait for the network, after the responses went out.
+
+A request is read in the event loop, without blocking, until all of it is there (head and body:
+scoring/framing.py finds its end); only then does gunicorn's parser see it, and the parser reads
+nothing but those bytes. So a client that sends slowly waits in the poller while the worker
+serves the others. A request must arrive whole within AMLOCAL_CLIENT_TIMEOUT of its first byte,
+else it is answered 408; one whose client ends the connection half-way is answered 400 at once.
+A response must be taken within the same time, and a connection is closed without waiting for
+the client (the lingering read that keeps the last response from being cut off by a reset is a
+poller entry too). The scoring server speaks plain HTTP/1.1 (TLS ends in front of it, at ACI).
 """
 from __future__ import annotations
 
-import select
+import json
+import selectors
 import socket
-import struct
+import time
+import uuid
 from collections import deque
 from concurrent.futures import Future
+from functools import partial
 from typing import Any, Callable, Iterable
 
 import gunicorn
 from gunicorn.workers import gthread
 
-from .logs import hold_info_lines
+from .framing import RequestBuffer
+from .logs import hold_info_lines, logger
+
+RECV_BYTES = 1024 * 1024  # one non-blocking read of a connection's request per pass
+RECVS_PER_PASS = 4        # then the other connections get their turn
+LINGER_S = 2.0            # a closed connection's last response: time for the client to read it
+LINGER_BYTES = 65536      # and how much of what it still sends is read and dropped meanwhile
+_REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}
 
 
 def supported() -> bool:
@@ -38,24 +58,58 @@ class _NoPool:
         """Nothing to stop."""
 
 
-def _readable_now(sock: Any) -> bool:
-    try:
-        return bool(select.select([sock], [], [], 0)[0])
-    except (OSError, ValueError):  # closed meanwhile: let handle() find out and drop it
-        return True
+class _Drained:
+    """Where gunicorn's parser would read the socket: it has had every byte of the request
+    already, so asking for more is the end of the data (the parser never waits on a client)."""
+
+    @staticmethod
+    def recv(size: int) -> bytes:
+        return b""
+
+    @staticmethod
+    def gettimeout() -> None:
+        return None
+
+    @staticmethod
+    def settimeout(value: float | None) -> None:
+        pass
+
+
+class _Pending:
+    """A connection whose request is still arriving: its bytes so far and its deadline."""
+
+    __slots__ = ("buffer", "deadline", "idle", "continued")
+
+    def __init__(self, buffer: RequestBuffer, deadline: float, idle: bool) -> None:
+        self.buffer, self.deadline, self.idle, self.continued = buffer, deadline, idle, False
+
+
+def error_response(status: int, message: str) -> bytes:
+    """A complete `Connection: close` answer with the scoring server's JSON error body."""
+    body = json.dumps({"message": message, "request_id": str(uuid.uuid4())}).encode()
+    head = (f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: application/json\r\n"
+            f"x-ms-run-function-failed: False\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n")
+    return head.encode() + body
 
 
 class KeepAliveWorker(gthread.ThreadWorker):
-    """gthread's event loop and connection handling; requests run inline, round robin."""
+    """gthread's event loop and connection handling; requests read whole without blocking, then
+    run inline, round robin."""
 
-    # A client that stops sending (mid-request) or receiving (mid-response) for this long is
-    # dropped: it holds the worker meanwhile, as it would under the sync worker. Set from the
-    # AMLOCAL_CLIENT_TIMEOUT setting by the server before the workers fork.
+    # A request must arrive whole (head and body) within this many seconds of its first byte,
+    # and each response be taken within it. Set from AMLOCAL_CLIENT_TIMEOUT and MAX_REQUEST_BYTES
+    # by the server before the workers fork.
     client_timeout_s: float = 10.0
+    max_request_bytes: int = 100 * 1024 * 1024
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ready: deque[gthread.TConn] = deque()
+        self.requests: dict[gthread.TConn, bytes] = {}     # whole requests, waiting their turn
+        self.pending: dict[gthread.TConn, _Pending] = {}   # requests still arriving
+        self.lingering: dict[gthread.TConn, float] = {}    # closing: until when
+        self.next_expiry = float("inf")
         self.flush_log: Callable[[], None] = lambda: None
 
     def init_process(self) -> None:
@@ -72,30 +126,192 @@ class KeepAliveWorker(gthread.ThreadWorker):
         super().load_wsgi()
         self.wsgi = _response_tweaks(self.wsgi)
 
+    # -- reading requests in the event loop -------------------------------------------------
+
+    def _max_head(self) -> int:
+        cfg = self.cfg
+        return cfg.limit_request_line + cfg.limit_request_fields * (cfg.limit_request_field_size + 2) + 4
+
     def enqueue_req(self, conn: gthread.TConn) -> None:
-        """Queue the connection for the next pass (gthread submits it to a thread here)."""
-        self.ready.append(conn)
+        """A connection may have (more of) a request to read: new, kept alive and now readable, or
+        with a pipelined request read ahead. Read what is there; queue it once it is whole."""
+        state = self.pending.get(conn)
+        if state is None:
+            now = time.monotonic()
+            state = _Pending(RequestBuffer(self.max_request_bytes, self._max_head()),
+                             now + self.cfg.keepalive, idle=True)
+            if conn.parser is not None:  # bytes the parser read past the previous request
+                ahead = conn.parser.unreader.take_buffered()
+                if ahead:
+                    self._arrived(state, ahead, now)
+        self._read(conn, state)
+
+    def _arrived(self, state: _Pending, data: bytes, now: float) -> None:
+        if state.idle:  # the request's first bytes: its deadline starts now
+            state.idle, state.deadline = False, now + self.client_timeout_s
+            self.next_expiry = min(self.next_expiry, state.deadline)
+        state.buffer.add(data)
+
+    def _read(self, conn: gthread.TConn, state: _Pending) -> None:
+        sock = conn.sock
+        try:
+            sock.setblocking(False)
+            for _ in range(RECVS_PER_PASS):
+                if state.buffer.ready:
+                    break
+                data = sock.recv(RECV_BYTES)
+                if not data:
+                    return self._ended(conn, state)
+                self._arrived(state, data, time.monotonic())
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:  # reset by the client
+            return self._drop(conn, None, linger=False)
+        buffer = state.buffer
+        if buffer.head_too_large:
+            return self._drop(conn, error_response(431, "The request's head is larger than the "
+                                                        f"{buffer.max_head} bytes allowed."))
+        if buffer.ready:
+            self._forget(conn)
+            self.requests[conn] = bytes(buffer.data)
+            self.ready.append(conn)
+            return
+        if buffer.expects_continue and buffer.head_end >= 0 and not state.continued:
+            state.continued = True
+            _send_now(sock, b"HTTP/1.1 100 Continue\r\n\r\n")
+        if conn not in self.pending:
+            self.pending[conn] = state
+            self.poller.register(sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+            self.next_expiry = min(self.next_expiry, state.deadline)
+
+    def _on_readable(self, conn: gthread.TConn, _sock: Any) -> None:
+        self._read(conn, self.pending[conn])
+
+    def _ended(self, conn: gthread.TConn, state: _Pending) -> None:
+        """The client closed its side before the request was whole. Everything it sent has been
+        read, so the connection closes at once (no unread bytes: no reset cuts the answer)."""
+        answer = None
+        if not (state.idle and not state.buffer.data):  # else: between requests, a normal end
+            logger.info("request from %s ended early: %s; answered 400", _peer(conn),
+                        state.buffer.missing())
+            answer = error_response(400, "The request ended before all of it arrived: "
+                                         f"{state.buffer.missing()}.")
+        self._drop(conn, answer, linger=False)
+
+    def _expire(self, now: float) -> None:
+        """Drop the connections whose request did not arrive in time, and end lingering closes."""
+        if now < self.next_expiry:
+            return
+        self.next_expiry = float("inf")
+        for conn, state in list(self.pending.items()):
+            if state.deadline > now:
+                self.next_expiry = min(self.next_expiry, state.deadline)
+            elif state.idle:
+                self._drop(conn, None)  # connected, never sent anything: as a kept-alive one
+            else:
+                logger.info("request from %s too slow: %s after %g s; answered 408", _peer(conn),
+                            state.buffer.missing(), self.client_timeout_s)
+                self._drop(conn, error_response(
+                    408, f"The request did not arrive within {self.client_timeout_s:g} s "
+                         f"(AMLOCAL_CLIENT_TIMEOUT): {state.buffer.missing()}."))
+        for conn, until in list(self.lingering.items()):
+            if until > now:
+                self.next_expiry = min(self.next_expiry, until)
+            else:
+                self._close_lingering(conn)
+
+    def _forget(self, conn: gthread.TConn) -> None:
+        if self.pending.pop(conn, None) is not None:
+            try:
+                self.poller.unregister(conn.sock)
+            except (KeyError, ValueError, OSError):
+                pass
+
+    def _drop(self, conn: gthread.TConn, answer: bytes | None, linger: bool = True) -> None:
+        """Stop serving the connection: send `answer` (if the socket takes it now) and close."""
+        self._forget(conn)
+        self.nr_conns -= 1
+        if answer is not None:
+            _send_now(conn.sock, answer)
+        if linger:
+            self._linger(conn)
+        else:
+            conn.close()
+
+    # -- closing without waiting for the client --------------------------------------------
+
+    def _linger(self, conn: gthread.TConn) -> None:
+        """Close after the client has read the last response: send FIN, then read and drop what
+        it still sends until it closes too (at most LINGER_S), so the kernel does not reset the
+        connection (and cut off the response) over unread bytes. In the poller, not blocking."""
+        try:
+            conn.sock.setblocking(False)
+            conn.sock.shutdown(socket.SHUT_WR)
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_linger_readable, conn))
+        except (OSError, ValueError, KeyError):
+            conn.close()
+            return
+        self.lingering[conn] = until = time.monotonic() + LINGER_S
+        self.next_expiry = min(self.next_expiry, until)
+
+    def _on_linger_readable(self, conn: gthread.TConn, _sock: Any) -> None:
+        try:
+            if len(conn.sock.recv(LINGER_BYTES)) == 0:
+                self._close_lingering(conn)
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            self._close_lingering(conn)
+
+    def _close_lingering(self, conn: gthread.TConn) -> None:
+        self.lingering.pop(conn, None)
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        conn.close()
+
+    # -- serving ---------------------------------------------------------------------------
 
     def handle(self, conn: gthread.TConn) -> Any:
-        # A new connection with nothing sent yet waits in the poller, never in this thread
-        # (gthread lets a pool thread wait for it).
+        request = self.requests.pop(conn)
         if not conn.initialized:
-            if not conn.data_ready and not _readable_now(conn.sock):
-                return gthread._DEFER
-            _limit_stalls(conn.sock, self.client_timeout_s)
+            conn.init()
+            conn.parser.unreader.sock = _Drained()
+        conn.parser.unreader.unread(request)
+        conn.data_ready = True  # gthread would wait for the socket otherwise
         return super().handle(conn)
+
+    def handle_request(self, req: Any, conn: gthread.TConn) -> bool:
+        # sendall() with a timeout has that long in all, not per send: a client that stops
+        # reading its response is dropped after client_timeout_s.
+        conn.sock.settimeout(self.client_timeout_s)
+        try:
+            return super().handle_request(req, conn)
+        except TimeoutError:
+            logger.info("client %s did not take its response within %g s: dropped", _peer(conn),
+                        self.client_timeout_s)
+            return False
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
         if not self.ready:
             self.flush_log()  # the lines of the requests just answered, before waiting for more
-        super().wait_for_and_dispatch_events(0 if self.ready else timeout)
+        now = time.monotonic()
+        self._expire(now)
+        wait = 0 if self.ready else max(0.0, min(timeout, self.next_expiry - now))
+        super().wait_for_and_dispatch_events(wait)
         # One request per ready connection per pass; a connection with a pipelined request
         # already buffered goes back to the end of the queue.
         for _ in range(len(self.ready)):
             conn = self.ready.popleft()
-            done: Future = Future()
-            done.set_result(self.handle(conn))  # handle() answers every Exception itself
-            self.finish_request(conn, done)
+            keep = self.handle(conn)  # handle() answers every Exception itself
+            if keep:
+                done: Future = Future()
+                done.set_result(keep)
+                self.finish_request(conn, done)
+            else:
+                self.nr_conns -= 1
+                self._linger(conn)
 
     def set_accept_enabled(self, enabled: bool) -> None:
         super().set_accept_enabled(enabled)
@@ -107,16 +323,18 @@ class KeepAliveWorker(gthread.ThreadWorker):
                 listener.close()
 
 
-def _limit_stalls(sock: socket.socket, seconds: float) -> None:
-    """Time out a blocking recv/send that waits longer than `seconds` (kernel socket options: they
-    survive the switches between blocking and non-blocking mode that gthread makes)."""
-    whole = int(seconds)
-    timeval = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+def _send_now(sock: socket.socket, data: bytes) -> None:
+    """Send what the socket takes without waiting (a small answer fits its buffer)."""
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-    except OSError:  # the client is already gone: handle() will find out
+        sock.setblocking(False)
+        sock.send(data)
+    except OSError:
         pass
+
+
+def _peer(conn: gthread.TConn) -> str:
+    client = conn.client
+    return f"{client[0]}:{client[1]}" if isinstance(client, tuple) and len(client) >= 2 else str(client)
 
 
 def _response_tweaks(app: Callable) -> Callable:

@@ -22,7 +22,7 @@ class ControlApp(Flask):
 
 def create_app(test_config: Mapping | None = None, settings: Settings | None = None) -> Flask:
     """Build the Flask app: settings → workspace → store → blueprints → error handlers."""
-    app = ControlApp(__name__)
+    app = ControlApp(__name__, static_folder=None)  # every route is in the OpenAPI document
     if settings is None:
         env = dict(test_config or {})
         settings = load_settings(env if test_config is not None else None)

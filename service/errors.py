@@ -30,6 +30,12 @@ class Unauthorized(ApiError):
     status = 401
 
 
+class Forbidden(ApiError):
+    """A valid token asking for what it may not do (a run token outside its own run)."""
+
+    status = 403
+
+
 class NotFound(ApiError):
     status = 404
 
@@ -42,6 +48,12 @@ class PayloadTooLarge(ApiError):
     status = 413
 
 
+class InsufficientStorage(ApiError):
+    """The workspace's disk has no room for what the request would store (WebDAV's 507)."""
+
+    status = 507
+
+
 def error_body(message: str, status: int, field: str | None = None, **details) -> dict:
     """The single JSON error shape: {"error": {"status", "message", "field"?, ...}}."""
     body = {"status": status, "message": message}
@@ -50,6 +62,10 @@ def error_body(message: str, status: int, field: str | None = None, **details) -
     body.update(details)
     body["request_id"] = getattr(g, "request_id", None)
     return {"error": body}
+
+
+# werkzeug raises these while reading a request's body (a malformed form, too many bytes).
+BODY_ERRORS = {400: "body", 413: "body"}
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -70,7 +86,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
-        return jsonify(error_body(err.description or err.name, err.code or 500)), err.code or 500
+        # werkzeug's own headers (405's Allow) are kept; its HTML content type is not.
+        code = err.code or 500
+        headers = [(k, v) for k, v in err.get_headers() if k.lower() != "content-type"]
+        body = error_body(err.description or err.name, code, field=BODY_ERRORS.get(code))
+        return jsonify(body), code, headers
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):

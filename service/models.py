@@ -18,9 +18,10 @@ from typing import IO
 from .errors import BadRequest, Conflict
 from .introspect.child import MODEL_SUFFIXES, find_model_files
 from .introspect.parent import Introspection, failed, introspect
-from .runs import list_run_files, resolve_run_file
-from .store import Run, Store, Workspace
+from .runs import list_run_files, open_run_file
+from .store import ACTIVE, Run, Store, Workspace
 from .store.models import ModelVersion, StagedModel
+from .store.space import remaining_size, require_space
 
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed, so a folder's zip is the same bytes every time
 SHOWN_RUN_FILES = 100
@@ -35,15 +36,16 @@ FRAMEWORKS = ("Custom", "TensorFlow", "ScikitLearn", "Onnx", "TfKeras", "PyTorch
 
 def check_name(name: str) -> str:
     """Azure ML's model-name rule, or a 400."""
-    if not re.match(MODEL_NAME, name):
+    if not re.fullmatch(MODEL_NAME, name):  # fullmatch: `$` alone passes "name\n"
         raise BadRequest(MODEL_NAME_ERROR, field="name")
     return name
 
 
 # -- registering ------------------------------------------------------------------------------
 
-def select_run_files(run_dir: Path, path: str) -> list[tuple[str, Path]]:
-    """(name in the model folder, file) for a run path; Azure's message when nothing matches."""
+def select_run_files(run_dir: Path, path: str) -> list[tuple[str, str]]:
+    """(name in the model folder, the run's file name) for a run path; Azure's message when
+    nothing matches."""
     listed = [f["path"] for f in list_run_files(run_dir)]
     raw = path.replace("\\", "/")
     parts = [p for p in raw.split("/") if p not in ("", ".")]
@@ -56,9 +58,9 @@ def select_run_files(run_dir: Path, path: str) -> list[tuple[str, Path]]:
                          f"uploaded to the run: {shown} See https://aka.ms/run-logging for more "
                          "details.", field="path")
     if chosen == [wanted]:  # a file keeps its base name; a folder keeps its own name on top
-        return [(PurePosixPath(wanted).name, resolve_run_file(run_dir, wanted))]
+        return [(PurePosixPath(wanted).name, wanted)]
     base = PurePosixPath(wanted).name
-    return [(f"{base}/{p[len(wanted) + 1:]}", resolve_run_file(run_dir, p)) for p in chosen]
+    return [(f"{base}/{p[len(wanted) + 1:]}", p) for p in chosen]
 
 
 def run_python(run: Run, ws: Workspace) -> str | None:
@@ -121,14 +123,16 @@ def _register(db: Store, staged: StagedModel, fields: dict, run: Run | None,
         environment=environment, estimator=found.estimator, sample_input=fields["sample_input"])
 
 
-def register_from_run(db: Store, ws: Workspace, fields: dict, timeout_s: float) -> ModelVersion:
-    """Copy a Completed run's file or folder into a new version."""
+def register_from_run(db: Store, ws: Workspace, fields: dict, timeout_s: float,
+                      by_the_run: bool = False) -> ModelVersion:
+    """Copy a Completed run's file or folder into a new version; `by_the_run`: the run itself
+    registers (through its run token) while it is still active, as Azure's run.register_model."""
     if not fields.get("run_id"):
         raise BadRequest("Missing run_id: send JSON {name, run_id, path} to register a run's "
                          "files, or multipart/form-data with 'files' parts to upload.",
                          field="run_id")
     run = db.get_run(fields["run_id"])
-    if run.status != "Completed":
+    if run.status != "Completed" and not (by_the_run and run.status in ACTIVE):
         raise Conflict(f"Run {run.id} is {run.status}; only a Completed run's files can be "
                        "registered as a model.", field="run_id", run_status=run.status)
     fields.setdefault("path", fields["name"])  # Azure: model_path defaults to the model name
@@ -136,7 +140,8 @@ def register_from_run(db: Store, ws: Workspace, fields: dict, timeout_s: float) 
     staged = db.new_stage()
     try:
         for rel, source in sources:
-            with open(source, "rb") as fh:
+            # by name, not by the resolved path: the run may swap a file for a link meanwhile
+            with open_run_file(ws.run_dir(run.id), source) as fh:
                 db.stage_file(staged, rel, fh)
         return _register(db, staged, fields, run, run_python(run, ws), timeout_s)
     finally:
@@ -161,13 +166,16 @@ def register_upload(db: Store, fields: dict, uploads: list, timeout_s: float) ->
     if not uploads:
         raise BadRequest("No files: send the model as one or more multipart 'files' parts.",
                          field="files")
+    sizes = [remaining_size(upload.stream) for upload in uploads]
+    require_space(db.workspace.root, sum(size or 0 for size in sizes), "the upload", field="files")
     staged = db.new_stage()
     try:
         for upload in uploads:
             rel = upload_path(upload.filename)
             try:
-                db.stage_file(staged, rel, upload.stream)
-            except OSError as err:  # the same name twice, or a name both a file and a folder
+                db.stage_file(staged, rel, upload.stream)  # a full disk: 507 from the store
+            except (FileExistsError, IsADirectoryError, NotADirectoryError) as err:
+                # the same name twice, or a name both a file and a folder
                 raise BadRequest(f"File {rel!r} clashes with another file of the upload.",
                                  field="files") from err
         if staged.size == 0:

@@ -1,19 +1,28 @@
-"""Runs: receive one (the snapshot checked, stored by sha256, the run queued), and its files on disk."""
+"""Runs: receive one (the snapshot checked, stored by sha256, the run queued), its files on disk,
+and what a run records about itself over HTTP (metrics, properties, files, child runs).
+
+A run's folder is its script's to write while it runs, so its files are read and written here
+through training/beneath.py: never through a link the script planted.
+"""
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import sqlite3
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from training import snapshot as snapshots
+from training.beneath import TooLarge, open_regular, relative_parts, write_beneath
+from training.streams import is_valid_event
 
 from .environments import resolve_environment
-from .errors import BadRequest, NotFound, PayloadTooLarge
-from .store import Run, Store, Workspace
+from .errors import BadRequest, Conflict, InsufficientStorage, NotFound, PayloadTooLarge
+from .store import CHILD_KIND, Run, Store, Workspace, space
 
 CHUNK = 1024 * 1024
 EXPERIMENT_NAME = r"^[a-zA-Z0-9][\w\-]{0,254}$"
@@ -23,6 +32,7 @@ EXPERIMENT_NAME_ERROR = ("Experiment name must be between 1 and 255 characters l
 LOG_FILE = "user_logs/std_log.txt"
 HIDDEN = {".amlocal", "wd"}
 LIVE = ("outputs", "logs")  # while a run goes these still sit in wd/
+CHILD_RUN_ID = r"[a-zA-Z0-9][\w\-.]{0,255}"
 
 
 @dataclass(frozen=True)
@@ -33,7 +43,7 @@ class StoredSnapshot:
 
 def check_experiment_name(name: str) -> str:
     """Azure ML's experiment-name rule, or a 400."""
-    if not re.match(EXPERIMENT_NAME, name):
+    if not re.fullmatch(EXPERIMENT_NAME, name):  # fullmatch: `$` alone passes "name\n"
         raise BadRequest(EXPERIMENT_NAME_ERROR, field="experiment")
     return name
 
@@ -44,17 +54,26 @@ def store_snapshot(ws: Workspace, stream: IO[bytes] | None, max_bytes: int,
     if stream is None:
         raise BadRequest("Missing the 'snapshot' part: a .tar.gz of the source directory.",
                          field="snapshot")
-    tmp = ws.tmp_dir / f"upload-{uuid.uuid4().hex}.tar.gz"
+    announced = space.remaining_size(stream)
+    if announced is not None and announced <= max_bytes:  # (a larger one is a 413, below)
+        space.require_space(ws.root, announced, "the snapshot", field="snapshot")
+    # held while in use: a start-up clean-up removes only what an interrupted upload left
+    tmp, hold = space.new_staging(ws.tmp_dir, "upload-", ".tar.gz")
     digest, size = hashlib.sha256(), 0
     try:
-        with open(tmp, "wb") as out:
-            while chunk := stream.read(CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise PayloadTooLarge(f"The snapshot exceeds {max_bytes} bytes.",
-                                          field="snapshot")
-                digest.update(chunk)
-                out.write(chunk)
+        try:
+            with open(tmp, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise PayloadTooLarge(f"The snapshot exceeds {max_bytes} bytes.",
+                                              field="snapshot")
+                    digest.update(chunk)
+                    out.write(chunk)
+        except OSError as err:
+            if space.is_full(err):
+                raise space.full_error("the snapshot", field="snapshot") from err
+            raise
         if size == 0:
             raise BadRequest("The 'snapshot' part is empty.", field="snapshot")
         try:
@@ -67,6 +86,7 @@ def store_snapshot(ws: Workspace, stream: IO[bytes] | None, max_bytes: int,
         return StoredSnapshot(sha, files)
     finally:
         tmp.unlink(missing_ok=True)
+        os.close(hold)
 
 
 def check_script(script: str, files: list[str]) -> None:
@@ -100,14 +120,14 @@ def list_run_files(run_dir: Path) -> list[dict]:
     if run_dir.is_dir():
         for path in run_dir.rglob("*"):
             rel = path.relative_to(run_dir)
-            if rel.parts[0] in HIDDEN or not path.is_file():
+            if rel.parts[0] in HIDDEN or path.is_symlink() or not path.is_file():
                 continue
             found[rel.as_posix()] = path.stat().st_size
         for sub in LIVE:
             live = run_dir / "wd" / sub
-            if live.is_dir():
+            if live.is_dir() and not live.is_symlink():
                 for path in live.rglob("*"):
-                    if path.is_file():
+                    if path.is_file() and not path.is_symlink():
                         found.setdefault((Path(sub) / path.relative_to(live)).as_posix(),
                                          path.stat().st_size)
     return [{"path": p, "size": s} for p, s in sorted(found.items())]
@@ -126,13 +146,120 @@ def resolve_run_file(run_dir: Path, name: str) -> Path:
     raise NotFound(f"The run has no file {name!r}.", field="path")
 
 
+def open_run_file(run_dir: Path, name: str) -> IO[bytes]:
+    """Artifact `name` opened for reading: a regular file reached without links, else 404."""
+    resolve_run_file(run_dir, name)  # the name's rules, and a 404 naming it
+    for candidate in (name, f"wd/{name}" if Path(name).parts[0] in LIVE else None):
+        if candidate is not None:
+            try:
+                return open_regular(run_dir, candidate)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+    raise NotFound(f"The run has no file {name!r}.", field="path")
+
+
 def read_log(run_dir: Path, offset: int, limit: int = 1024 * 1024) -> tuple[bytes, int]:
     """Bytes of the run's log from `offset`; returns (chunk, next offset)."""
-    path = run_dir / LOG_FILE
     try:
-        with open(path, "rb") as fh:
+        with open_regular(run_dir, LOG_FILE) as fh:
+            if offset >= os.fstat(fh.fileno()).st_size:  # a seek past the filesystem's limit
+                return b"", offset                        # is EINVAL, not an empty read
             fh.seek(offset)
             chunk = fh.read(limit)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return b"", offset
     return chunk, offset + len(chunk)
+
+
+# -- what a run records about itself (a run token's writes; the workspace token may too) --------
+def _require_open(run: Run, what: str) -> None:
+    if run.is_terminal:
+        raise Conflict(f"Run {run.id!r} is {run.status}: {what} only while it is not finished.",
+                       field="run_id", run_status=run.status)
+
+
+KIND_VALUES = {"scalar": "a number, string, boolean or null (run.log)",
+               "list": "a list (run.log_list)", "row": "an object {column: value} (run.log_row)",
+               "table": "an object {column: [values]} (run.log_table)"}
+
+
+def log_metrics(store: Store, run_id: str, metrics: list[dict]) -> int:
+    """Record metrics as the run context does (`log`, `log_list`, `log_row`, `log_table`)."""
+    _require_open(store.get_run(run_id), "metrics can be logged")
+    events = []
+    for i, metric in enumerate(metrics):
+        event = {"type": "metric", "name": metric["name"], "kind": metric["kind"],
+                 "value": metric.get("value"), "step": metric.get("step"),
+                 "description": metric.get("description") or ""}
+        scalar = not isinstance(event["value"], (list, dict))
+        if not is_valid_event(event) or (event["kind"] == "scalar") != scalar:
+            raise BadRequest(f"Invalid field 'metrics.{i}.value': a {event['kind']} metric takes "
+                             f"{KIND_VALUES[event['kind']]}.", field=f"metrics.{i}.value")
+        events.append(event)
+    store.record_events(run_id, events)
+    return len(events)
+
+
+def save_run_file(store: Store, ws: Workspace, run_id: str, name: str, stream: IO[bytes],
+                  max_bytes: int) -> dict:
+    """Store an uploaded file as the run's artifact `name` (Azure's run.upload_file)."""
+    run = store.get_run(run_id)
+    _require_open(run, "files can be uploaded")
+    try:
+        parts = relative_parts(name)
+    except ValueError as err:
+        raise BadRequest(f"Invalid file path {name!r}: a relative path without '..'.",
+                         field="path") from err
+    if parts[0] in HIDDEN or parts[0] == "user_logs":
+        raise BadRequest(f"Invalid file path {name!r}: {parts[0]}/ is amlocal's.", field="path")
+    run_dir = ws.run_dir(run.id)
+    run_dir.mkdir(parents=True, exist_ok=True)  # a child run has no folder until its first file
+    clean = "/".join(parts)
+    try:
+        size = write_beneath(run_dir, clean, stream, max_bytes)
+    except FileExistsError as err:
+        raise Conflict(f"Run {run.id!r} already has a file {clean!r}.", field="path") from err
+    except (FileNotFoundError, NotADirectoryError) as err:
+        raise BadRequest(f"Invalid file path {clean!r}: a part of it is a file or a link.",
+                         field="path") from err
+    except TooLarge as err:
+        raise PayloadTooLarge(f"The file exceeds {max_bytes} bytes.", field="body") from err
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage("no space left on device", field="body") from err
+        if err.errno in (errno.ENAMETOOLONG, errno.EINVAL):
+            raise BadRequest(f"Invalid file path {clean[:300]!r}: {err.strerror}.",
+                             field="path") from err
+        raise
+    return {"path": clean, "size": size}
+
+
+def create_child_run(store: Store, parent_id: str, name: str | None = None,
+                     run_id: str | None = None, tags: dict | None = None) -> Run:
+    """Azure's run.child_run(name, run_id): a Running run under the parent, with no process of
+    its own; it ends through set_child_status, or with its parent."""
+    parent = store.get_run(parent_id)
+    _require_open(parent, "child runs can be created")
+    if run_id is not None and not re.fullmatch(CHILD_RUN_ID, run_id):
+        raise BadRequest("Invalid field 'run_id': letters, digits, '_', '-' and '.', starting "
+                         "with a letter or digit, at most 256 characters.", field="run_id")
+    child_id = run_id or f"{parent.id}_{uuid.uuid4().hex[:8]}"
+    try:
+        store.create_run(parent.experiment, parent.script, [], parent.snapshot_sha256,
+                         tags=tags or {}, parent_id=parent.id, kind=CHILD_KIND, run_id=child_id,
+                         queued=False, properties={"display_name": name} if name else None)
+    except sqlite3.IntegrityError as err:  # the id is taken
+        raise Conflict(f"Run {child_id!r} already exists.", field="run_id") from err
+    store.set_run_state(child_id, "Running")
+    return store.get_run(child_id)
+
+
+def set_child_status(store: Store, run_id: str, status: str, message: str | None = None) -> Run:
+    """End a child run (Azure's child.complete(), fail(), cancel())."""
+    run = store.get_run(run_id)
+    if run.kind != CHILD_KIND:
+        raise Conflict(f"Run {run_id!r} is a {run.kind} run: the agent ends it. Only a child run "
+                       "made with POST /runs/<parent>/children is ended this way.", field="run_id")
+    _require_open(run, "its status can be set")
+    error = None if status == "Completed" else {"message": message or f"Run was {status.lower()}"}
+    return store.finish_run(run_id, status, error)

@@ -23,15 +23,25 @@ def _env(settings: Settings) -> dict[str, str]:
 
 
 def api_command(settings: Settings, host: str, port: int) -> list[str]:
-    """gunicorn running the factory with threaded workers (log streams hold a thread each)."""
+    """gunicorn running the factory with gevent workers: a waiting view (a log follower) holds a
+    greenlet, not a thread (service/api/server.py says why)."""
     return [sys.executable, "-m", "gunicorn", "--workers", str(settings.api_workers),
-            "--worker-class", "gthread", "--threads", "8", "--bind", f"{host}:{port}",
-            "--graceful-timeout", "5", "--log-level", "warning",
+            "--worker-class", "service.api.server.ApiWorker", "--worker-connections", "1000",
+            "--bind", f"{host}:{port}", "--graceful-timeout", "5", "--log-level", "warning",
             "service.wsgi:app"]
 
 
-def agent_command(settings: Settings) -> list[str]:
-    return [sys.executable, "-m", "service.agent", "--workspace", str(settings.workspace)]
+def agent_command(settings: Settings, url: str | None = None) -> list[str]:
+    """The agent; `url` is where its runs reach the control API (AZUREML_SERVICE_ENDPOINT)."""
+    return [sys.executable, "-m", "service.agent", "--workspace", str(settings.workspace),
+            *(["--url", url] if url else [])]
+
+
+def local_url(host: str, port: int) -> str:
+    """The control API's URL as a process on this machine reaches it."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 class Supervisor:
@@ -39,6 +49,7 @@ class Supervisor:
 
     def __init__(self, settings: Settings, host: str, port: int):
         self.settings, self.host, self.port = settings, host, port
+        self.api_url = local_url(host, port)  # runs' AZUREML_SERVICE_ENDPOINT
         self.env = _env(settings)
         self.api: subprocess.Popen | None = None
         self.agent: subprocess.Popen | None = None
@@ -49,7 +60,7 @@ class Supervisor:
         ws = init_workspace(self.settings.workspace)  # migrate once, before any worker does
         load_or_create_token(ws, self.settings.api_token)
         self.api = subprocess.Popen(api_command(self.settings, self.host, self.port), env=self.env)
-        self.agent = subprocess.Popen(agent_command(self.settings), env=self.env)
+        self.agent = subprocess.Popen(agent_command(self.settings, self.api_url), env=self.env)
         log.info("amlocal serving %s on http://%s:%s (api pid %s, agent pid %s)",
                  self.settings.workspace, self.host, self.port, self.api.pid, self.agent.pid)
 
@@ -67,7 +78,8 @@ class Supervisor:
                 time.sleep(delay)
                 self.agent_restarts += 1
                 if not self.stopping:
-                    self.agent = subprocess.Popen(agent_command(self.settings), env=self.env)
+                    self.agent = subprocess.Popen(agent_command(self.settings, self.api_url),
+                                                  env=self.env)
             time.sleep(0.2)
         return 0
 

@@ -1,14 +1,17 @@
 """Shared fixtures: a Flask app on a tmp workspace, a real service (gunicorn + agent), verbs."""
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
 import signal
 import socket
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +28,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@functools.cache
+def prepare_sandbox() -> bool:
+    """Install bubblewrap if missing (docker/prepare-sandbox.sh), once per session: every real
+    service then confines user code as a real deployment would. False if it cannot be had."""
+    return subprocess.run([str(REPO / "docker" / "prepare-sandbox.sh")], stdout=subprocess.DEVNULL,
+                          timeout=600).returncode == 0
 
 
 def make_snapshot(files: dict[str, str | bytes]) -> bytes:
@@ -55,6 +66,40 @@ def assert_error(resp, status: int, field: str | None = None, contains: str | No
 
 
 @pytest.fixture
+def visible_dir():
+    """A folder a sandboxed script can read (it sees the host read-only, but its /tmp and the
+    service's home are private): where a test drops the files a script waits for."""
+    folder = Path(tempfile.mkdtemp(prefix="amlocal-test-", dir="/var/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_processes(run_id: str) -> list[int]:
+    """Live processes of a run (its supervisor, sandbox and script, whatever they started): those
+    whose environment names the run."""
+    marker = f"AZUREML_RUN_ID={run_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and process_alive(int(entry.name)):
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a pid is a live process (a zombie is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.fixture
 def app(tmp_path):
     from service.app import create_app
 
@@ -82,6 +127,7 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, **env) -> "Service":
+        prepare_sandbox()
         self.env = {**os.environ, "AMLOCAL_API_TOKEN": TOKEN, "AMLOCAL_WORKSPACE":
                     str(self.workspace), "AMLOCAL_CANCEL_GRACE_S": "2", **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port",

@@ -28,12 +28,15 @@ RULES: dict[str, tuple[str, ...]] = {
                         "environments", "scoring"),
     "service.domain": (*BASE, *DOMAIN, "service.store", "service.targets", "service.introspect",
                        "training", "environments", "scoring"),
-    "service.api": (*BASE, *DOMAIN, "service.store", "service.introspect", "training"),
+    # service.auth: a view may ask who calls (a run registering its own files, by its run token)
+    "service.api": (*BASE, *DOMAIN, "service.store", "service.introspect", "training",
+                    "service.auth"),
     "service.agent": (*BASE, *DOMAIN, "service.store", "service.targets", "training"),
     "service.cli": ("service.settings", "service.store.workspace", "service.serve", "training"),
     "service.app": (*BASE, "service.api", "service.auth", "service.store"),
     "service.wsgi": ("service.app",),
-    "service.auth": ("service.errors",),
+    # service.store: a run-scoped token is resolved (by its sha256) and checked in the store
+    "service.auth": ("service.errors", "service.store"),
     "service.serve": (*BASE, "service.store"),
     "service.errors": (),
     "service.settings": (),

@@ -4,6 +4,10 @@ Layout under `spec.run_dir`: `wd/` the extracted snapshot (the script's cwd, wit
 `logs/`), `user_logs/std_log.txt` stdout+stderr as they come, `.amlocal/events.jsonl` the run
 context's events. At Finalizing `wd/outputs` and `wd/logs` move to `run_dir/` and `wd/` goes.
 The executor only reports (return value, files, hook calls); it never touches the store.
+
+Every run is started under `supervise.py`, a child subreaper that ends the run's whole process
+tree with it (a double-forked daemon included); with a `Sandbox` the script also runs confined
+(training/sandbox.py): it sees its own run folder, not the workspace around it.
 """
 from __future__ import annotations
 
@@ -18,10 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from training.snapshot import SnapshotError, extract
+from training.sandbox import Sandbox, interpreter_paths
+from training.snapshot import SnapshotError, extract, remove_tree
 from training.streams import OutputPump, EventTail
+from training.supervise import signal_tree
 
 BOOTSTRAP = Path(__file__).resolve().with_name("bootstrap.py")
+SUPERVISOR = Path(__file__).resolve().with_name("supervise.py")
+STOP_MARGIN_S = 5.0  # beyond the grace period, for the supervisor to kill and reap the tree
 POLL_S = 0.05
 MAX_MESSAGE_CHARS = 3000
 EVENTS_FILE = Path(".amlocal") / "events.jsonl"
@@ -52,7 +60,7 @@ class RunHooks:
         """Called with "Preparing", "Running", "Finalizing" as the run enters each."""
 
     def on_process(self, pid: int) -> None:
-        """Called once the script's process starts; pid is also its process group id."""
+        """Called once the run's supervisor starts; pid is also its process group id."""
 
     def on_events(self, events: list[dict]) -> None:
         """Called with new run-context events, in order, while the run goes and at its end."""
@@ -151,9 +159,11 @@ def _drop_links(root: Path) -> None:
 class Executor:
     """Runs a script from a snapshot as a tracked run; see the module docstring for the layout."""
 
-    def __init__(self, bootstrap: Path = BOOTSTRAP, poll_s: float = POLL_S):
+    def __init__(self, bootstrap: Path = BOOTSTRAP, poll_s: float = POLL_S,
+                 sandbox: Sandbox | None = None):
         self.bootstrap = Path(bootstrap)
         self.poll_s = poll_s
+        self.sandbox = sandbox
 
     def execute(self, spec: RunSpec, hooks: RunHooks = RunHooks()) -> RunResult:
         """Prepare, run, supervise and finalize one run; never raises for the script's faults."""
@@ -164,28 +174,41 @@ class Executor:
             script = self._prepare(spec, run_dir, wd)
             proc = self._launch(spec, run_dir, wd, script)
         except (RunPreparationError, SnapshotError) as err:
-            shutil.rmtree(wd, ignore_errors=True)
+            _remove_quietly(wd)
             return _failure("Failed", str(err), None, [])
         pump = OutputPump(run_dir / STD_LOG)
         pump.start(proc.stdout, proc.stderr)
-        tail = EventTail(run_dir / EVENTS_FILE)
+        tail = EventTail(run_dir / EVENTS_FILE, root=run_dir)
+        unrecorded: Exception | None = None  # the hooks could not record the run (a full disk)
         try:
             hooks.on_process(proc.pid)
             hooks.on_state("Running")
             reason = self._supervise(proc, spec, hooks, tail)
+        except Exception as err:
+            reason, unrecorded = "unrecorded", err
         finally:
             # Whatever happened, nothing of the run outlives it (children included).
             self._stop(proc, spec.cancel_grace_s if proc.poll() is None else 0.0)
             pump.close()
-        self._deliver(hooks, tail)
-        hooks.on_state("Finalizing")
-        self._finalize(run_dir, wd)
-        return self._decide(spec, reason, proc.returncode, tail.events, pump.stderr_tail)
+        late: Exception | None = None  # its last events or Finalizing could not be recorded
+        try:
+            self._deliver(hooks, tail)
+            hooks.on_state("Finalizing")
+        except Exception as err:
+            late = err
+        finally:
+            self._finalize(run_dir, wd)
+        if unrecorded is not None:
+            return _failure("Failed", f"amlocal could not record the run: {unrecorded}",
+                            proc.returncode, pump.stderr_tail)
+        result = self._decide(spec, reason, proc.returncode, tail.events, pump.stderr_tail)
+        result = _noted(result, pump.lost_output(), pump.stderr_tail)
+        return _noted(result, late and f"amlocal could not record the run's end: {late}",
+                      pump.stderr_tail)
 
     def _prepare(self, spec: RunSpec, run_dir: Path, wd: Path) -> str:
         """Make the run folder and extract the snapshot into wd/; return the script path."""
-        if wd.exists():
-            shutil.rmtree(wd)
+        remove_tree(wd)  # a previous attempt's, however deep
         for folder in (wd, run_dir / ".amlocal", run_dir / "user_logs"):
             folder.mkdir(parents=True, exist_ok=True)
         try:
@@ -195,17 +218,33 @@ class Executor:
         script = _script_path(spec.script, files)
         for name in KEPT_DIRS:
             (wd / name).mkdir(exist_ok=True)
+        if self.sandbox is not None:  # the sandbox's user writes here (not in user_logs/)
+            self.sandbox.chown(wd)
+            self.sandbox.chown(run_dir / ".amlocal")
+            os.chown(run_dir, *self.sandbox.owner(), follow_symlinks=False)
         return script
 
     def _launch(self, spec: RunSpec, run_dir: Path, wd: Path, script: str) -> subprocess.Popen:
-        """Start `python bootstrap.py script args...` in its own session."""
-        command = [spec.python, str(self.bootstrap), script, *map(str, spec.arguments)]
-        try:
-            return subprocess.Popen(command, cwd=wd, env=script_environment(spec),
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, start_new_session=True)
-        except OSError as err:
+        """Start `python bootstrap.py script args...` (sandboxed if so configured) under the
+        supervisor, in its own session."""
+        python = shutil.which(spec.python)
+        if python is None:
             raise RunPreparationError(f"could not start the interpreter {spec.python!r}: "
+                                      "no such executable file")
+        command = [spec.python, str(self.bootstrap), script, *map(str, spec.arguments)]
+        supervisor = [sys.executable, "-I", "-S", str(SUPERVISOR),
+                      "--grace", f"{spec.cancel_grace_s:g}"]
+        if self.sandbox is not None:
+            command = self.sandbox.command(command, wd, writable=[run_dir], readable=[
+                *interpreter_paths(python), self.bootstrap.parent])
+            supervisor.append("--sandboxed")
+        try:
+            return subprocess.Popen([*supervisor, "--", *command], cwd=wd,
+                                    env=script_environment(spec), stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=True)
+        except OSError as err:
+            raise RunPreparationError(f"could not start the run's supervisor: "
                                       f"{err.strerror or err}") from err
 
     def _supervise(self, proc: subprocess.Popen, spec: RunSpec, hooks: RunHooks,
@@ -238,26 +277,33 @@ class Executor:
         return new
 
     def _stop(self, proc: subprocess.Popen, grace_s: float) -> None:
-        """SIGTERM the process group, SIGKILL it after the grace period (or at once if done)."""
-        pgid = proc.pid  # start_new_session made the script the leader of its own group
+        """Have the supervisor end the run's tree: SIGTERM to every process, SIGKILL after the
+        grace period. Should the supervisor itself hang, the tree and its group are killed."""
         if proc.poll() is None:
-            _kill_group(pgid, signal.SIGTERM)
-            deadline = time.monotonic() + grace_s
+            try:
+                proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + grace_s + STOP_MARGIN_S
             while proc.poll() is None and time.monotonic() < deadline:
                 try:
                     proc.wait(timeout=self.poll_s)
                 except subprocess.TimeoutExpired:
                     pass
-        _kill_group(pgid, signal.SIGKILL)  # also reaps children left behind by a finished script
+        if proc.poll() is None:
+            signal_tree(proc.pid, signal.SIGKILL)
+            _kill_group(proc.pid, signal.SIGKILL)
         proc.wait()
 
     @staticmethod
     def _finalize(run_dir: Path, wd: Path) -> None:
-        """Keep wd/outputs and wd/logs with the run, then remove wd/."""
-        for name in KEPT_DIRS:
-            if (wd / name).exists() or (wd / name).is_symlink():
-                _merge_move(wd / name, run_dir / name)
-        shutil.rmtree(wd, ignore_errors=True)
+        """Keep wd/outputs and wd/logs with the run, then remove wd/ (even if keeping failed)."""
+        try:
+            for name in KEPT_DIRS:
+                if (wd / name).exists() or (wd / name).is_symlink():
+                    _merge_move(wd / name, run_dir / name)
+        finally:
+            _remove_quietly(wd)
 
     @staticmethod
     def _decide(spec: RunSpec, reason: str, code: int | None, events: list[dict],
@@ -280,6 +326,25 @@ class Executor:
         if code != 0:
             return _failure("Failed", _exit_message(code, stderr_tail), code, stderr_tail)
         return RunResult(status="Completed", exit_code=0, error=None)
+
+
+def _remove_quietly(wd: Path) -> None:
+    """Remove the run's working folder, however deep; leave it if it cannot be removed."""
+    try:
+        remove_tree(wd)
+    except OSError:
+        pass
+
+
+def _noted(result: RunResult, note: str | None, stderr_tail: list[str]) -> RunResult:
+    """A run whose log or end could not be written (a full disk) Fails and says so, unless it
+    was canceled."""
+    if not note or result.status == "Canceled":
+        return result
+    error = dict(result.error or {"exit_code": result.exit_code, "stderr_tail": "\n".join(stderr_tail)})
+    message = f"{error['message']} ({note})" if error.get("message") else note
+    error["message"] = message[:MAX_MESSAGE_CHARS]
+    return RunResult(status="Failed", exit_code=result.exit_code, error=error)
 
 
 def _exit_message(code: int | None, stderr_tail: list[str]) -> str:

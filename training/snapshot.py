@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import os
 import posixpath
 import stat
@@ -21,6 +22,9 @@ import pathspec
 
 MAX_BYTES = 300 * 1024**2
 MAX_FILES = 2000
+# Folders a member may be nested in. Far beyond a real project's; a tree thousands deep is not
+# source code, and its paths pass PATH_MAX (and Python's recursion limit in os.makedirs).
+MAX_DEPTH = 256
 ONE_MB = 1024**2
 # Tar headers and padding on top of the payload: three 512-byte blocks a member is generous.
 _HEADER_ALLOWANCE = 3 * 512
@@ -240,6 +244,9 @@ class _Checker:
             raise SnapshotError(f"archive member {name!r} appears twice", reason="duplicate",
                                 member=name)
         parents = name.split("/")[:-1]
+        if len(parents) > MAX_DEPTH:
+            raise SnapshotError(f"archive member {name[:200]!r}... lies {len(parents)} folders deep; "
+                                f"the limit is {MAX_DEPTH}", reason="too_deep", member=name)
         for depth in range(1, len(parents) + 1):
             if "/".join(parents[:depth]) in self.links:
                 raise SnapshotError(f"archive member {name!r} lies under a symlink",
@@ -317,3 +324,43 @@ def extract(archive: Path, dest: Path, max_bytes: int = MAX_BYTES,
         raise SnapshotError(f"the snapshot could not be extracted ({err})",
                             reason="extract_failed") from err
     return files
+
+
+def remove_tree(root: Path) -> None:
+    """Remove a folder and everything in it, however deep: a folder's subfolders are first moved
+    up into `root` (a rename), so nothing recurses and no path grows past root/<name>/<name>
+    (shutil.rmtree recurses, and fails on a tree a run made thousands of folders deep)."""
+    root_path = os.fspath(root)
+    try:
+        if not stat.S_ISDIR(os.lstat(root_path).st_mode):
+            os.unlink(root_path)
+            return
+    except FileNotFoundError:
+        return
+    names = (f".removing-{os.getpid()}-{n}" for n in itertools.count())
+    while True:
+        entries = _entries(root_path)
+        if not entries:
+            break
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                for inner in _entries(entry.path):
+                    if inner.is_dir(follow_symlinks=False):
+                        os.rename(inner.path, os.path.join(root_path, next(names)))
+                    else:
+                        os.unlink(inner.path)
+                os.rmdir(entry.path)
+            else:
+                os.unlink(entry.path)
+    os.rmdir(root_path)
+
+
+def _entries(folder: str) -> list[os.DirEntry]:
+    """A folder's entries; one the run made unreadable (chmod 0) is made readable first."""
+    try:
+        with os.scandir(folder) as found:
+            return list(found)
+    except PermissionError:
+        os.chmod(folder, 0o700)
+        with os.scandir(folder) as found:
+            return list(found)

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import collections
+import errno
 import json
 import threading
 from pathlib import Path
 from typing import IO, Any
+
+from training.beneath import open_regular
 
 STDERR_TAIL_LINES = 20
 _CHUNK = 65536
@@ -14,13 +17,20 @@ _CHUNK = 65536
 class OutputPump:
     """Copies stdout and stderr into one log file as data arrives; keeps stderr's last lines.
 
-    Each pipe has its own thread; writes go through one lock and are flushed at once, so a
-    reader following the log sees output as the script produces it.
+    Each pipe has its own thread; writes go through one lock, unbuffered, so a reader following
+    the log sees output as the script produces it. What cannot be written (a full disk) is
+    counted and dropped while the pipes go on being read, so the script never blocks on them.
     """
 
     def __init__(self, log_path: Path, tail_lines: int = STDERR_TAIL_LINES):
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = log_path.open("ab")
+        self.log_path = log_path
+        self.write_error: OSError | None = None  # the first write that failed
+        self.lost_bytes = 0
+        try:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log: IO[bytes] | None = open(log_path, "ab", buffering=0)
+        except OSError as err:
+            self._log, self.write_error = None, err
         self._lock = threading.Lock()
         self._tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
         self._partial = b""
@@ -42,10 +52,27 @@ class OutputPump:
                 if not chunk:
                     break
                 with self._lock:
-                    self._log.write(chunk)
-                    self._log.flush()
+                    self._write(chunk)
                     if is_err:
                         self._remember(chunk)
+
+    def _write(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while view and self._log is not None:
+            try:
+                view = view[self._log.write(view) or 0:]
+            except OSError as err:  # a full disk: keep going, count what is lost
+                self.write_error = self.write_error or err
+                break
+        self.lost_bytes += len(view)
+
+    def lost_output(self) -> str | None:
+        """Why and how much of the output the log lacks (None if it has it all)."""
+        if self.write_error is None:
+            return None
+        full = self.write_error.errno in (errno.ENOSPC, errno.EDQUOT)
+        why = "no space left on device" if full else (self.write_error.strerror or str(self.write_error))
+        return f"{why}: {self.lost_bytes} bytes of the run's output could not be written to its log"
 
     def _remember(self, chunk: bytes) -> None:
         """Keep complete stderr lines for the error's tail."""
@@ -61,7 +88,8 @@ class OutputPump:
             if self._partial:
                 self._tail.append(self._partial.decode("utf-8", "replace"))
                 self._partial = b""
-            self._log.close()
+            if self._log is not None:
+                self._log.close()
 
     @property
     def stderr_tail(self) -> list[str]:
@@ -100,17 +128,26 @@ def is_valid_event(event: Any) -> bool:
 
 
 class EventTail:
-    """Reads complete new JSON lines from the run's events file, from where it left off."""
+    """Reads complete new JSON lines from the run's events file, from where it left off.
 
-    def __init__(self, path: Path):
+    With `root` (the run's folder) the file is opened beneath it without following links and
+    only if it is a regular file: the script may replace it with a link or a FIFO."""
+
+    def __init__(self, path: Path, root: Path | None = None):
         self.path = path
+        self.root = root
         self._offset = 0
         self.events: list[dict[str, Any]] = []
+
+    def _open(self) -> IO[bytes]:
+        if self.root is None:
+            return self.path.open("rb")
+        return open_regular(self.root, self.path.relative_to(self.root).as_posix())
 
     def read_new(self) -> list[dict[str, Any]]:
         """Events appended since the last call (a half-written last line waits for next time)."""
         try:
-            with self.path.open("rb") as handle:
+            with self._open() as handle:
                 handle.seek(self._offset)
                 data = handle.read()
         except FileNotFoundError:

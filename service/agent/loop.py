@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from training.executor import Executor, RunHooks, RunPreparationError, RunResult, RunSpec
+from training.sandbox import Sandbox, detect as detect_sandbox
+from training.supervise import signal_tree
 
 from ..environments import prepare_run
 from ..settings import Settings, load_settings
@@ -24,6 +26,11 @@ from .sweeps import SweepController
 
 log = logging.getLogger("amlocal.agent")
 INTERRUPTED = "the agent stopped while the run was running"
+TOKEN_SLACK_S = 3600.0  # a run token outlives the run's timeout by this much at most
+UNTIMED_TOKEN_S = 30 * 24 * 3600.0  # ... or lasts this long for a run without one
+UNCONFINED = ("user code is NOT isolated ({why}): training scripts and local scoring servers run "
+              "as this service's user and can read the workspace, its api-token and amlocal.db; "
+              "install bubblewrap (docker/prepare-sandbox.sh) to confine them")
 
 
 class Loop(Protocol):
@@ -60,6 +67,7 @@ def kill_orphan(run: Run) -> None:
         return
     if f"AZUREML_RUN_ID={run.id}".encode() not in environ.split(b"\0"):
         return  # the pid was reused by something else: leave it alone
+    signal_tree(run.pid, signal.SIGKILL)  # the supervisor's tree: double-forked processes too
     try:
         os.killpg(run.pid, signal.SIGKILL)
         log.warning("killed the orphaned process group %s of run %s", run.pid, run.id)
@@ -72,9 +80,10 @@ class RunQueue:
 
     def __init__(self, store: Store, ws: Workspace, settings: Settings,
                  executor: Executor | None = None,
-                 prepare: Callable[[Run, Path], dict] | None = None):
+                 prepare: Callable[[Run, Path], dict] | None = None,
+                 sandbox: Sandbox | None = None):
         self.store, self.ws, self.settings = store, ws, settings
-        self.executor = executor or Executor()
+        self.executor = executor or Executor(sandbox=sandbox)
         # resolves a run's environment → RunSpec overrides
         self.prepare = prepare or functools.partial(prepare_run, store, ws)
         self.threads: dict[str, threading.Thread] = {}
@@ -99,10 +108,19 @@ class RunQueue:
 
     def _spec(self, run: Run) -> RunSpec:
         overrides = self.prepare(run, self.ws.run_dir(run.id))
+        overrides["env"] = {**overrides.get("env", {}), **self._run_token_env(run)}
         return RunSpec(run_id=run.id, experiment=run.experiment, run_dir=self.ws.run_dir(run.id),
                        snapshot=self.ws.snapshot(run.snapshot_sha256), script=run.script,
                        arguments=list(run.arguments), timeout_s=run.timeout_s,
                        cancel_grace_s=self.settings.cancel_grace_s, **overrides)
+
+    def _run_token_env(self, run: Run) -> dict[str, str]:
+        """A new run-scoped token and where to send it, under Azure ML's variable names."""
+        ttl = UNTIMED_TOKEN_S if run.timeout_s is None else run.timeout_s + TOKEN_SLACK_S
+        token, expires = self.store.issue_run_token(run.id, ttl)
+        return {"AZUREML_RUN_TOKEN": token,
+                "AZUREML_RUN_TOKEN_EXPIRY": str(int(expires.timestamp())),
+                "AZUREML_SERVICE_ENDPOINT": self.settings.url}
 
     def _execute(self, run: Run) -> None:
         try:
@@ -137,11 +155,18 @@ class Agent:
         self.settings = settings
         self.ws = init_workspace(settings.workspace)
         self.store = Store(self.ws.db_path)
-        self.runs = RunQueue(self.store, self.ws, settings)
+        # User code sees neither the workspace nor this process (README: "User code and its
+        # privileges"); where bubblewrap is missing it runs unconfined, and the log says so.
+        self.sandbox, how = detect_sandbox(hide=[self.ws.root], show=[self.ws.envs_dir])
+        if self.sandbox is None:
+            log.warning(UNCONFINED.format(why=how))
+        else:
+            log.info(how)
+        self.runs = RunQueue(self.store, self.ws, settings, sandbox=self.sandbox)
         # sweeps first: a child created in this tick is claimed by the run queue in the same tick
         self.loops: list[Loop] = loops if loops is not None else [
             SweepController(self.store, self.ws, settings), self.runs,
-            DeploymentReconciler(self.store, self.ws, settings)]
+            DeploymentReconciler(self.store, self.ws, settings, sandbox=self.sandbox)]
         self.stopping = threading.Event()
         self._lock_file = None
 
@@ -177,8 +202,10 @@ def main(argv: list[str] | None = None) -> None:
     """`python -m service.agent [--workspace DIR]`."""
     parser = argparse.ArgumentParser(prog="amlocal-agent")
     parser.add_argument("--workspace")
+    parser.add_argument("--url", help="the control API's URL, given to runs as "
+                                      "AZUREML_SERVICE_ENDPOINT (default: AMLOCAL_URL)")
     args = parser.parse_args(argv)
-    settings = load_settings(workspace=args.workspace)
+    settings = load_settings(workspace=args.workspace, url=args.url)
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname).1s [%(process)d] %(name)s - %(message)s")
     agent = Agent(settings)

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from training.sandbox import Sandbox
+
 from ..deployments import free_port, parse_model_id
 from ..environments import ScoringEnvironment, ScoringEnvironmentError, choose_scoring_environment
 from ..errors import NotFound
@@ -49,9 +51,10 @@ def enable_tcp_migrate_req(path: Path = TCP_MIGRATE_REQ) -> bool:
         return False
 
 
-def default_targets(ws: Workspace, settings: Settings) -> dict[str, DeploymentTarget]:
+def default_targets(ws: Workspace, settings: Settings,
+                    sandbox: Sandbox | None = None) -> dict[str, DeploymentTarget]:
     """The targets the agent drives, by name (ACI needs azureml-core only when used)."""
-    return {"local": LocalTarget(ws.envs_dir), "docker": DockerTarget(settings.docker_base_image),
+    return {"local": LocalTarget(ws.envs_dir, sandbox=sandbox), "docker": DockerTarget(settings.docker_base_image),
             "aci": AciTarget(lambda: AzureMLBackend.from_settings(settings))}
 
 
@@ -61,9 +64,10 @@ class DeploymentReconciler:
     probe_timeout_s = 5.0
 
     def __init__(self, store: Store, ws: Workspace, settings: Settings,
-                 targets: dict[str, DeploymentTarget] | None = None):
+                 targets: dict[str, DeploymentTarget] | None = None,
+                 sandbox: Sandbox | None = None):
         self.store, self.ws = store, ws
-        self.targets = targets if targets is not None else default_targets(ws, settings)
+        self.targets = targets if targets is not None else default_targets(ws, settings, sandbox)
         self.ops: dict[str, threading.Thread] = {}
         self.restarts: dict[str, int] = {}
         self.healthy_since: dict[str, float] = {}

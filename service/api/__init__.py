@@ -6,7 +6,9 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Every resource's blueprint."""
-    from . import deployments, environments, health, models, run_files, runs, sweeps
+    from . import (deployments, environments, health, models, run_files, run_tracking, runs,
+                   sweeps)
 
-    for module in (health, run_files, runs, models, deployments, environments, sweeps):
+    for module in (health, run_files, run_tracking, runs, models, deployments, environments,
+                   sweeps):
         app.register_blueprint(module.bp)

@@ -1,15 +1,14 @@
-"""What every view shares: the app's store, workspace and settings, and the parsing of the
-multipart `config` part and of `KEY[=VALUE]` filters."""
+"""What every view shares: the app's store, workspace and settings, and the parsing of a JSON
+body, of the multipart `config` part and of `KEY[=VALUE]` filters."""
 from __future__ import annotations
-
-import json
 
 from flask import current_app, request
 from marshmallow import Schema
 
-from ..errors import BadRequest
+from ..errors import BadRequest, PayloadTooLarge
 from ..settings import Settings
 from ..store import Store, Workspace
+from .jsonio import MAX_JSON_BYTES, parse_json
 from .openapi import load
 
 
@@ -33,6 +32,19 @@ def parse_pairs(values: list[str]) -> list[tuple[str, str | None]]:
     return [(k, v if sep else None) for k, sep, v in (t.partition("=") for t in values)]
 
 
+def json_body(what: str) -> dict:
+    """The request's body as a JSON object (bounded: service/api/jsonio.py), or a 4xx on `body`."""
+    if not request.is_json:
+        raise BadRequest(f"Send {what} with Content-Type: application/json.", field="body")
+    if (request.content_length or 0) > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"The body is {request.content_length} bytes of JSON; at most "
+                              f"{MAX_JSON_BYTES} are allowed.", field="body")
+    data = parse_json(request.get_data(cache=True))
+    if not isinstance(data, dict):
+        raise BadRequest(f"The body must be a JSON object: {what}.", field="body")
+    return data
+
+
 def config_part(schema: Schema, what: str, field_prefix: str = "") -> dict:
     """A multipart request's `config` part (form field or file): a JSON object loaded by `schema`."""
     raw = request.form.get("config")
@@ -40,10 +52,7 @@ def config_part(schema: Schema, what: str, field_prefix: str = "") -> dict:
         raw = request.files["config"].read().decode("utf-8", "replace")
     if raw is None or raw == "":
         raise BadRequest(f"Missing the 'config' part: {what}.", field="config")
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise BadRequest(f"The 'config' part is not valid JSON: {err}", field="config") from err
+    data = parse_json(raw, field="config")
     if not isinstance(data, dict):
         raise BadRequest(f"The 'config' part must be a JSON object: {what}.", field="config")
     return load(schema, data, field_prefix=field_prefix)

@@ -13,11 +13,18 @@ from ..environments import (DEFINITIONS, build_state, curated_environments, find
 from ..errors import BadRequest, NotFound
 from ..store.environments import EnvironmentVersion
 from ..store import parse_version
-from .context import store, workspace
+from .context import json_body, store, workspace
 from .openapi import doc, load
 from .schemas.environments import EnvironmentSchema, RegisterEnvironmentSchema
 
 bp = Blueprint("environments", __name__)
+REGISTER_PARTS = {
+    "name": {"type": "string"},
+    "description": {"type": "string"},
+    "conda_spec": {"type": "string", "format": "binary", "description": "a conda YAML file"},
+    "pip_requirements": {"type": "string", "format": "binary",
+                         "description": "a pip requirements file"},
+}
 ENV = EnvironmentSchema()
 ENVS = EnvironmentSchema(many=True)
 
@@ -47,17 +54,15 @@ def _registration_input() -> dict:
                     raise BadRequest(f"The '{key}' file is not UTF-8 text: {err}",
                                      field=key) from err
         return data
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise BadRequest("Send a JSON object {name, conda_spec | pip_requirements} (or "
-                         "multipart/form-data with a 'name' field and a file part).", field=None)
-    return data
+    return json_body("{name, conda_spec | pip_requirements} (or multipart/form-data with a "
+                     "'name' field and a file part)")
 
 
 @bp.post("/environments")
 @doc("Register a version: same content as the latest version → that version (200), else a new "
      "one (201). Spec errors are 400 with `line` and `reason`.", body=RegisterEnvironmentSchema,
-     response=EnvironmentSchema, status=201, errors=(400, 401, 413))
+     multipart=REGISTER_PARTS, response=EnvironmentSchema, status=201,
+     more={200: EnvironmentSchema}, errors=(400,))
 def register():
     fields = load(RegisterEnvironmentSchema(), _registration_input())
     env, created = register_environment(store(), fields)
@@ -66,14 +71,15 @@ def register():
 
 @bp.get("/environments")
 @doc("The latest version of every registered environment, then the curated ones.",
-     response=EnvironmentSchema, many=True)
+     response=EnvironmentSchema, listing="environments", errors=())
 def list_environments():
     found = store().list_environments() + list(curated_environments().values())
     return {"environments": ENVS.dump([describe(e) for e in found])}
 
 
 @bp.get("/environments/<name>/versions")
-@doc("Every version of an environment, newest first.", response=EnvironmentSchema, many=True)
+@doc("Every version of an environment, newest first.", response=EnvironmentSchema,
+     listing="environments", errors=(404,))
 def list_versions(name: str):
     curated = curated_environments().get(name)
     found = [curated] if curated is not None else store().list_environments(name)

@@ -15,7 +15,7 @@ def health():
 
 
 @bp.get("/openapi.json")
-@doc("This API's OpenAPI 3 document.", response={"type": "object"}, errors=(401,))
+@doc("This API's OpenAPI 3 document.", response={"type": "object"}, errors=())
 def openapi():
     if "OPENAPI" not in current_app.config:
         current_app.config["OPENAPI"] = build_spec(current_app)

@@ -9,6 +9,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 from marshmallow import Schema, ValidationError
 
+from ..auth import OPEN_ENDPOINTS
 from ..errors import BadRequest
 
 _CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
@@ -16,14 +17,20 @@ _CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
 
 def doc(summary: str, *, body: type[Schema] | None = None, multipart: dict | None = None,
         query: type[Schema] | None = None, response: type[Schema] | dict | None = None,
-        status: int = 200, many: bool = False, content_type: str = "application/json",
-        errors: tuple[int, ...] = (400, 401, 404)) -> Callable:
-    """Attach OpenAPI facts to a view: its body, query, response schema and status."""
+        status: int = 200, listing: str | None = None,
+        content_type: str | tuple[str, ...] = "application/json",
+        more: dict[int, type[Schema] | dict] | None = None,
+        errors: tuple[int, ...] = (400, 404)) -> Callable:
+    """Attach OpenAPI facts to a view: its body, query, answers and the error statuses it gives.
+
+    `listing="runs"`: the answer is {"runs": [response, ...]}. `more`: other success answers
+    ({200: schema}). `build_spec` adds 414 and 431 (every route), 401 and 403 (every route but
+    /health), 507 (every write) and, when a body is read, 400 and 413; `errors` names the rest."""
 
     def mark(view: Callable) -> Callable:
         view._openapi = dict(summary=summary, body=body, multipart=multipart, query=query,
-                             response=response, status=status, many=many,
-                             content_type=content_type, errors=errors)
+                             response=response, status=status, listing=listing,
+                             content_type=content_type, more=more or {}, errors=errors)
         return view
 
     return mark
@@ -51,29 +58,42 @@ def _first_error(messages: Any, path: str = "") -> tuple[str, str]:
     return path, str(messages)
 
 
-def _operation(meta: dict) -> dict:
+def _answer(description: str, schema: Any, content_type: str | tuple[str, ...],
+            listing: str | None = None) -> dict:
+    answer: dict[str, Any] = {"description": description}
+    if schema is None:
+        return answer
+    if listing is not None:
+        schema = {"type": "object", "required": [listing], "additionalProperties": False,
+                  "properties": {listing: {"type": "array", "items": schema}}}
+    types = (content_type,) if isinstance(content_type, str) else content_type
+    answer["content"] = {kind: {"schema": schema} for kind in types}
+    return answer
+
+
+def _operation(meta: dict, method: str, secured: bool) -> dict:
     op: dict[str, Any] = {"summary": meta["summary"], "responses": {}}
+    # any request line or headers can be too long (service/api/server.py answers those); a
+    # secured route refuses a missing token (401) and a run token beyond its run (403)
+    errors = set(meta["errors"]) | {414, 431} | ({401, 403} if secured else set())
+    if method != "GET":
+        errors.add(507)  # every write can find the disk full (service/store/space.py)
     if meta["body"] is not None:
         op["requestBody"] = {"required": True,
                              "content": {"application/json": {"schema": meta["body"]}}}
     if meta["multipart"] is not None:
-        op["requestBody"] = {"required": True, "content": {"multipart/form-data": {
-            "schema": {"type": "object", "properties": meta["multipart"]}}}}
+        op.setdefault("requestBody", {"required": True, "content": {}})["content"][
+            "multipart/form-data"] = {"schema": {"type": "object",
+                                                 "properties": meta["multipart"]}}
+    if "requestBody" in op:
+        errors |= {400, 413}  # a body that is not JSON, too deep, too large
     if meta["query"] is not None:
         op["parameters"] = [{"in": "query", "schema": meta["query"]}]
-    response = meta["response"]
-    if isinstance(response, type) and issubclass(response, Schema):
-        schema: Any = response(many=True) if meta["many"] else response
-        content = {meta["content_type"]: {"schema": schema}}
-    elif isinstance(response, dict):
-        content = {meta["content_type"]: {"schema": response}}
-    else:
-        content = None
-    ok: dict[str, Any] = {"description": meta["summary"]}
-    if content:
-        ok["content"] = content
-    op["responses"][str(meta["status"])] = ok
-    for code in meta["errors"]:
+    op["responses"][str(meta["status"])] = _answer(meta["summary"], meta["response"],
+                                                   meta["content_type"], meta["listing"])
+    for code, schema in meta["more"].items():
+        op["responses"][str(code)] = _answer(meta["summary"], schema, "application/json")
+    for code in sorted(errors):
         op["responses"][str(code)] = {"$ref": "#/components/responses/Error"}
     return op
 
@@ -95,8 +115,9 @@ def build_spec(app: Flask, title: str = "amlocal control API", version: str = "0
             continue
         path = _CONVERTER.sub(r"{\1}", rule.rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            operation = _operation(meta)
-            if rule.endpoint != "health.health":
+            secured = rule.endpoint not in OPEN_ENDPOINTS
+            operation = _operation(meta, method, secured)
+            if secured:
                 operation["security"] = [{"bearer": []}]
             params = [{"in": "path", "name": n, "required": True, "schema": {"type": "string"}}
                       for n in rule.arguments]

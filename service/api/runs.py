@@ -3,7 +3,7 @@ from flask import Blueprint, request
 
 from ..runs import check_experiment_name, submit_run
 from ..sweeps import sweep_summary
-from .context import config_part, parse_pairs, settings, store, workspace
+from .context import config_part, json_body, parse_pairs, settings, store, workspace
 from .openapi import doc, load
 from .schemas.runs import (ExperimentSchema, RunConfigSchema, RunListQuerySchema, RunSchema,
                            TagsUpdateSchema)
@@ -22,7 +22,7 @@ SUBMIT_PARTS = {
 
 @bp.post("/experiments/<experiment>/runs")
 @doc("Submit a run: a snapshot and a run config.", multipart=SUBMIT_PARTS, response=RunSchema,
-     status=201, errors=(400, 401, 413))
+     status=201, errors=(400,))
 def submit(experiment: str):
     check_experiment_name(experiment)
     config = config_part(RunConfigSchema(), "a JSON run config", field_prefix="config.")
@@ -33,14 +33,14 @@ def submit(experiment: str):
 
 
 @bp.get("/experiments")
-@doc("List experiments.", response=ExperimentSchema, many=True, errors=(401,))
+@doc("List experiments.", response=ExperimentSchema, listing="experiments", errors=())
 def list_experiments():
     return {"experiments": ExperimentSchema(many=True).dump(store().list_experiments())}
 
 
 @bp.get("/experiments/<experiment>/runs")
-@doc("List an experiment's runs, newest first; a sweep's children only with include_children=true.", query=RunListQuerySchema, response=RunSchema,
-     many=True)
+@doc("List an experiment's runs, newest first; a sweep's children only with "
+     "include_children=true.", query=RunListQuerySchema, response=RunSchema, listing="runs")
 def list_runs(experiment: str):
     check_experiment_name(experiment)
     store().get_experiment(experiment)
@@ -55,7 +55,7 @@ def list_runs(experiment: str):
 
 
 @bp.get("/runs/<run_id>")
-@doc("Show a run.", response=RunSchema)
+@doc("Show a run.", response=RunSchema, errors=(404,))
 def show(run_id: str):
     run = store().get_run(run_id)
     return {**RUN.dump(run), "summary": sweep_summary(store(), run)}
@@ -63,7 +63,7 @@ def show(run_id: str):
 
 @bp.post("/runs/<run_id>/cancel")
 @doc("Cancel a run (pending: at once; running: SIGTERM, then SIGKILL).", response=RunSchema,
-     status=202, errors=(401, 404, 409))
+     status=202, errors=(404, 409))
 def cancel(run_id: str):
     return RUN.dump(store().request_cancel(run_id)), 202
 
@@ -71,5 +71,6 @@ def cancel(run_id: str):
 @bp.patch("/runs/<run_id>/tags")
 @doc("Add and remove a run's tags.", body=TagsUpdateSchema, response=RunSchema)
 def update_tags(run_id: str):
-    body = load(TagsUpdateSchema(), request.get_json(silent=False))
+    store().get_run(run_id)  # an unknown run is a 404, not a failed insert of its events
+    body = load(TagsUpdateSchema(), json_body("{add: {key: value}, remove: [key]}"))
     return RUN.dump(store().update_run_tags(run_id, body["add"], body["remove"]))

@@ -27,7 +27,7 @@ SUBMIT_PARTS = {
 
 @bp.post("/experiments/<experiment>/sweeps")
 @doc("Submit a sweep: a snapshot and a run config with the sweep's settings.",
-     multipart=SUBMIT_PARTS, response=SweepRunSchema, status=201, errors=(400, 401, 413))
+     multipart=SUBMIT_PARTS, response=SweepRunSchema, status=201, errors=(400,))
 def submit(experiment: str):
     check_experiment_name(experiment)
     body = config_part(SweepConfigSchema(), "a JSON run config", field_prefix="config.")

@@ -42,6 +42,9 @@ def report(client: Client, dep: dict, wait: bool, as_json: bool) -> None:
 @click.option("--source-dir", type=click.Path(path_type=Path), default=Path("."),
               help="folder holding the entry script (its .py/.json/.txt/.yml files are sent)")
 @click.option("--run-id", help="take the entry script's source from this run's snapshot")
+@click.option("--environment", metavar="NAME[:VERSION]",
+              help="registered or curated environment the entry script runs in (with --entry-script; "
+                   "default: the service's own Python)")
 @click.option("--auth", is_flag=True, help="require a key (primary/secondary)")
 @click.option("--port", type=int)
 @click.option("--workers", type=int, help="scoring worker processes (default 1)")
@@ -52,7 +55,7 @@ def report(client: Client, dep: dict, wait: bool, as_json: bool) -> None:
 @click.option("--no-wait", is_flag=True, help="do not wait for Healthy")
 @json_option
 def deploy(name: str, models: tuple[str, ...], target: str, entry_script: str | None,
-           source_dir: Path, run_id: str | None, auth: bool, port: int | None,
+           source_dir: Path, run_id: str | None, environment: str | None, auth: bool, port: int | None,
            workers: int | None, cpu: float | None, memory_gb: float | None, overwrite: bool,
            dry_run: bool, no_wait: bool, as_json: bool) -> None:
     config: dict[str, Any] = {"target": target, "auth_enabled": auth}
@@ -62,10 +65,16 @@ def deploy(name: str, models: tuple[str, ...], target: str, entry_script: str | 
             config[key] = value
     body: dict[str, Any] = {"name": name, "models": list(models), "deployment_config": config,
                             "overwrite": overwrite, "dry_run": dry_run}
+    if environment and not entry_script:
+        # Azure's InferenceConfig: an environment comes with an entry script; no-code uses its own.
+        raise CommandError("--environment needs --entry-script (a no-code deployment runs in the "
+                           "scoring environment its model was trained for)")
     if entry_script:
         source = {"run_id": run_id} if run_id else {"files": read_source(source_dir,
                                                                          entry_script)}
         body["inference_config"] = {"entry_script": entry_script, "source": source}
+        if environment:
+            body["inference_config"]["environment"] = environment
     client = Client()
     if dry_run:
         print_json(client.post("/deployments", json=body)["dry_run"])

@@ -10,6 +10,7 @@ never raised.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -81,6 +82,15 @@ class ForkServerClient:
                 raise OSError("the introspection server exited while starting")
             self._ready = True
 
+    def close(self) -> None:
+        """Stop the server: closing the control socket makes it exit; reap it."""
+        self.control.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 
@@ -133,6 +143,7 @@ def fork_server() -> ForkServerClient:
             _server = None
         if _server is None:
             _server = ForkServerClient()
+            atexit.register(_server.close)  # the process that started it reaps it
         return _server
 
 

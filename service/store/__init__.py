@@ -5,12 +5,13 @@ from .base import iso, parse_version, utc_now
 from .deployments import DeploymentStore
 from .environments import EnvironmentStore
 from .models import ModelStore
-from .runs import ACTIVE, PENDING, TERMINAL, Run, RunStore
+from .run_tokens import RUN_TOKEN_PREFIX, RunTokenStore
+from .runs import ACTIVE, CHILD_KIND, PENDING, TERMINAL, Run, RunStore
 from .sweeps import SweepStore
 from .workspace import Workspace, init_workspace, load_or_create_token
 
-__all__ = ["Store", "Run", "Workspace", "init_workspace", "load_or_create_token", "ACTIVE", "PENDING", "TERMINAL", "iso", "parse_version", "utc_now"]
+__all__ = ["Store", "Run", "Workspace", "init_workspace", "load_or_create_token", "ACTIVE", "CHILD_KIND", "PENDING", "TERMINAL", "RUN_TOKEN_PREFIX", "iso", "parse_version", "utc_now"]
 
 
-class Store(RunStore, ModelStore, DeploymentStore, EnvironmentStore, SweepStore):
+class Store(RunStore, RunTokenStore, ModelStore, DeploymentStore, EnvironmentStore, SweepStore):
     """Every verb of the store (one mixin per resource)."""

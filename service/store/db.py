@@ -1,15 +1,32 @@
 """The SQLite connection's life: open in WAL mode, migrate through an ordered list of .sql files."""
 from __future__ import annotations
 
+import os
 import sqlite3
 from importlib import resources
 from pathlib import Path
 
 BUSY_TIMEOUT_MS = 10_000
+PRIVATE = 0o600  # the database holds scoring keys; SQLite gives its -wal and -shm the same mode
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def make_private(path: Path) -> None:
+    """Create the database file owner-only if it is missing; take group/other access away from
+    it and its side files if they have any (a workspace made by an older amlocal)."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE))
+    for file in (path, *(path.with_name(path.name + s) for s in SIDE_FILES)):
+        try:
+            if os.stat(file).st_mode & 0o077:
+                os.chmod(file, PRIVATE)
+        except FileNotFoundError:
+            pass
 
 
 def connect(path: Path) -> sqlite3.Connection:
     """Open the workspace database: WAL, foreign keys, autocommit (transactions are explicit)."""
+    if not os.path.exists(path):
+        make_private(Path(path))  # before SQLite creates it with the umask's mode
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                            check_same_thread=False)
     conn.row_factory = sqlite3.Row

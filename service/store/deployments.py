@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Conflict, NotFound
-from .base import StoreBase, dumps, loads
+from . import space
+from .base import StoreBase, dumps, even_when_full, loads
 
 STATES = ("Transitioning", "Healthy", "Unhealthy", "Failed", "Deleting")
 KEY_NAMES = ("Primary", "Secondary")
@@ -184,6 +185,7 @@ class DeploymentStore(StoreBase):
         return self.new_generation(name, dep.spec, f"{which.lower()} key regenerated",
                                    keys=(primary, secondary))
 
+    @even_when_full
     def request_delete(self, name: str) -> Deployment:
         """Mark for deletion; the reconciler stops what runs, then removes the row."""
         now = self.now()
@@ -193,11 +195,13 @@ class DeploymentStore(StoreBase):
                 raise NotFound(f"Deployment {name!r} not found.", field="name")
         return self.get_deployment(name)
 
+    @even_when_full
     def remove_deployment(self, name: str) -> None:
-        """Drop the row and its history (after its processes are gone)."""
+        """Drop the row and its history (after its processes and files are gone)."""
         with self.transaction() as conn:
             conn.execute("DELETE FROM deployment_history WHERE name = ?", (name,))
             conn.execute("DELETE FROM deployments WHERE name = ?", (name,))
+        space.ensure_reserve(self.path.parent)  # its files freed room: hold some back again
 
     def set_deployment_state(self, name: str, state: str, error: str | None = None) -> None:
         """Record an observed state (and error, cleared when None)."""

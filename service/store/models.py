@@ -3,26 +3,30 @@
 A version exists when its row exists. Files are copied into `tmp/model-*` first, then moved into
 `models/<name>/<version>/` inside the transaction that inserts the row: a crash before COMMIT
 leaves at most a folder without a row, which is ignored, replaced when that number is allocated
-again, and removed by `clean_stray_model_dirs`.
+again, and removed by `clean_stray_model_dirs`. A stage is held (an flock) while it is in use, so
+one left by a registration that died is reclaimed when a process of the workspace starts.
+
+A version never changes: its files and folders are read-only (0444/0555) and deployments get
+copies of them (service/targets/layout.py), never links.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable
 
 from ..errors import Conflict, NotFound
+from . import space
 from .workspace import Workspace
-from .base import StoreBase, dumps, loads
+from .base import StoreBase, dumps, even_when_full, loads
 
 CHUNK = 1024 * 1024
 STAGE_PREFIX = "model-"
-STALE_STAGE_S = 3600.0
+READ_ONLY_FILE, READ_ONLY_DIR = 0o444, 0o555
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,13 @@ class StagedModel:
 
     dir: Path
     files: list[dict] = field(default_factory=list)
+    hold: int | None = None  # the fd whose flock marks the stage as in use
+
+    def release(self) -> None:
+        """Stop holding the stage (it is a version now, or discarded)."""
+        if self.hold is not None:
+            os.close(self.hold)
+            self.hold = None
 
     @property
     def size(self) -> int:
@@ -104,24 +115,31 @@ class ModelStore(StoreBase):
     # -- staging ---------------------------------------------------------------------------
 
     def new_stage(self) -> StagedModel:
-        """An empty private folder under tmp/ to copy a model's files into."""
-        stage = self.workspace.tmp_dir / f"{STAGE_PREFIX}{uuid.uuid4().hex}"
-        stage.mkdir(parents=True)
-        return StagedModel(stage)
+        """An empty private folder under tmp/ to copy a model's files into, held while in use."""
+        self.workspace.tmp_dir.mkdir(parents=True, exist_ok=True)
+        stage, hold = space.new_staging(self.workspace.tmp_dir, STAGE_PREFIX, folder=True)
+        return StagedModel(stage, hold=hold)
 
     @staticmethod
     def stage_file(staged: StagedModel, rel_path: str, source: IO[bytes]) -> dict:
-        """Copy `source` to `rel_path` in the stage while hashing; fsync so a rename is durable."""
+        """Copy `source` to `rel_path` in the stage while hashing, read-only; fsync so a rename
+        is durable. A full disk is InsufficientStorage (507)."""
         target = staged.dir / rel_path
         target.parent.mkdir(parents=True, exist_ok=True)
         digest, size = hashlib.sha256(), 0
         with open(target, "xb") as out:
-            while chunk := source.read(CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+            try:
+                while chunk := source.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            except OSError as err:
+                if space.is_full(err):
+                    raise space.full_error(f"model file {rel_path!r}") from err
+                raise
+            os.fchmod(out.fileno(), READ_ONLY_FILE)
         record = {"path": rel_path, "size": size, "sha256": digest.hexdigest()}
         staged.files.append(record)
         return record
@@ -130,6 +148,7 @@ class ModelStore(StoreBase):
     def discard_stage(staged: StagedModel) -> None:
         """Remove a stage that did not become a version (no-op once it was moved in)."""
         shutil.rmtree(staged.dir, ignore_errors=True)
+        staged.release()
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -169,15 +188,18 @@ class ModelStore(StoreBase):
                 target = self.workspace.model_dir(name, version)
                 # A folder here has no row: a crash between rename and COMMIT left it. We hold
                 # the write lock, so nobody else is about to commit it.
-                shutil.rmtree(target, ignore_errors=True)
+                space.remove_writable(target)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staged.dir, target)
                 moved = target
                 _fsync_dir(target.parent)
+                _make_read_only(target)
         except BaseException:
             if moved is not None:
-                shutil.rmtree(moved, ignore_errors=True)
+                space.remove_writable(moved)
             raise
+        finally:
+            staged.release()
         return self.get_model_version(name, version)
 
     def update_model_tags(self, name: str, version: int | str, add: dict | None = None,
@@ -206,8 +228,10 @@ class ModelStore(StoreBase):
                          (dumps({**model.properties, **properties}), name, model.version))
         return self.get_model_version(name, model.version)
 
+    @even_when_full
     def delete_model_version(self, name: str, version: int | str) -> ModelVersion:
-        """Remove the row, then the files; refused (409) while a deployment uses the version."""
+        """Remove the row, then the files; refused (409) while a deployment uses the version.
+        Works on a full disk (the workspace's space reserve pays for the row's removal)."""
         with self.transaction() as conn:
             model = self.get_model_version(name, version)
             users = self.deployments_using(model.id)  # type: ignore[attr-defined]
@@ -218,19 +242,23 @@ class ModelStore(StoreBase):
             conn.execute("DELETE FROM models WHERE name = ? AND version = ?",
                          (name, model.version))
         self._remove_dir(model.dir)
+        space.ensure_reserve(self.path.parent)  # room was freed: hold some back again
         return model
 
     def _remove_dir(self, path: Path) -> None:
-        # Renamed aside first so a crash mid-removal never leaves half a folder at the model path.
+        # Renamed aside first so a crash mid-removal never leaves half a folder at the model path
+        # (made writable first: moving a folder to another parent rewrites its "..").
         aside = self.workspace.tmp_dir / f"{STAGE_PREFIX}deleted-{uuid.uuid4().hex}"
         try:
+            os.chmod(path, 0o700)
             os.replace(path, aside)
         except FileNotFoundError:
             return
-        shutil.rmtree(aside, ignore_errors=True)
+        space.remove_writable(aside)
 
-    def clean_stray_model_dirs(self, stale_stage_s: float = STALE_STAGE_S) -> list[Path]:
-        """Remove version folders without a row and old stages; returns what was removed."""
+    def clean_stray_model_dirs(self) -> list[Path]:
+        """Remove version folders without a row, and stages (and uploads) nobody holds under
+        tmp/: what registrations that died left behind. Returns what was removed."""
         removed: list[Path] = []
         models_root = self.workspace.root / "models"
         with self.transaction() as conn:  # the write lock: no registration is mid-rename now
@@ -239,15 +267,7 @@ class ModelStore(StoreBase):
                 if folder.is_dir() and (folder.parent.name, folder.name) not in known:
                     self._remove_dir(folder)
                     removed.append(folder)
-        cutoff = time.time() - stale_stage_s
-        for stage in self.workspace.tmp_dir.glob(f"{STAGE_PREFIX}*"):
-            try:
-                if stage.stat().st_mtime < cutoff:
-                    shutil.rmtree(stage, ignore_errors=True)
-                    removed.append(stage)
-            except FileNotFoundError:
-                continue
-        return removed
+        return removed + space.clean_stale_staging(self.workspace.tmp_dir)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -294,6 +314,14 @@ class ModelStore(StoreBase):
             if len(found) >= limit:
                 break
         return found
+
+
+def _make_read_only(version_dir: Path) -> None:
+    """A registered version's folders: no file can be added, removed or renamed in them."""
+    for folder, dirs, _ in os.walk(version_dir, topdown=False):
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), READ_ONLY_DIR)
+    os.chmod(version_dir, READ_ONLY_DIR)
 
 
 def _json_or_null(value) -> str | None:

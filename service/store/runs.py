@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from ..errors import Conflict, NotFound
-from .base import StoreBase, dumps, loads
+from .base import StoreBase, dumps, even_when_full, loads
 
 ACTIVE = ("Preparing", "Running", "Finalizing")
 TERMINAL = ("Completed", "Failed", "Canceled")
 PENDING = ("NotStarted", "Queued")
 CANCEL_REASON = "cancel_reason"  # property saying why amlocal canceled a run (e.g. a sweep policy)
+CHILD_KIND = "child"  # a run a script created with child_run(): no process, ended by its creator
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ class RunStore(StoreBase):
                      "WHERE id = :id", {"state": state, "times": dumps(times), "now": now,
                                         "id": run_id})
 
+    @even_when_full
     def set_run_state(self, run_id: str, state: str) -> None:
         """Record a non-terminal state change (Preparing, Running, Finalizing) with its time."""
         with self.transaction() as conn:
@@ -179,6 +181,7 @@ class RunStore(StoreBase):
         with self.transaction() as conn:
             conn.execute("UPDATE runs SET pid = ? WHERE id = ?", (pid, run_id))
 
+    @even_when_full
     def finish_run(self, run_id: str, status: str, error: dict | None = None) -> Run:
         """Record a terminal state and its error, once; a recorded cancel reason is the message."""
         assert status in TERMINAL, status
@@ -191,6 +194,46 @@ class RunStore(StoreBase):
                 self._set_state(conn, run_id, status, loads(row["status_times"], {}))
                 conn.execute("UPDATE runs SET error = ?, pid = NULL WHERE id = ?",
                              (None if error is None else dumps(error), run_id))
+                conn.execute("UPDATE run_tokens SET revoked_time = ? WHERE run_id = ? AND "
+                             "revoked_time IS NULL", (self.now(), run_id))
+                self._end_open_children(conn, run_id, status)
+        return self.get_run(run_id)
+
+    def _end_open_children(self, conn, run_id: str, status: str) -> None:
+        """Child runs a script created and left open end with their parent, in its state."""
+        rows = conn.execute(
+            "WITH RECURSIVE tree(id) AS (SELECT id FROM runs WHERE parent_id = :id AND kind = "
+            ":kind UNION ALL SELECT r.id FROM runs r JOIN tree t ON r.parent_id = t.id WHERE "
+            "r.kind = :kind) SELECT runs.id, runs.status, runs.status_times FROM runs JOIN tree "
+            "ON runs.id = tree.id", {"id": run_id, "kind": CHILD_KIND}).fetchall()
+        error = None if status == "Completed" else dumps(
+            {"message": f"The parent run {run_id} ended ({status}) before this child run did."})
+        for row in rows:
+            if row["status"] not in TERMINAL:
+                self._set_state(conn, row["id"], status, loads(row["status_times"], {}))
+                conn.execute("UPDATE runs SET error = ? WHERE id = ?", (error, row["id"]))
+
+    def is_in_run_tree(self, run_id: str, root_id: str) -> bool:
+        """Whether `run_id` is `root_id` or one of its descendants (children, their children)."""
+        row = self.conn.execute(
+            "WITH RECURSIVE up(id, parent_id, depth) AS (SELECT id, parent_id, 0 FROM runs WHERE "
+            "id = ? UNION ALL SELECT r.id, r.parent_id, up.depth + 1 FROM runs r JOIN up ON "
+            "r.id = up.parent_id WHERE up.depth < 1000) SELECT 1 FROM up WHERE id = ?",
+            (run_id, root_id)).fetchone()
+        return row is not None
+
+    def add_run_properties(self, run_id: str, properties: dict[str, str]) -> Run:
+        """Add properties (Azure: add-only); a key already set to another value is a 409."""
+        with self.transaction() as conn:
+            row = self._state_row(conn, run_id)
+            current = loads(row["properties"], {})
+            for key, value in properties.items():
+                if key in current and current[key] != value:
+                    raise Conflict(f"Property {key!r} of run {run_id!r} is already "
+                                   f"{current[key]!r}; properties cannot be changed.",
+                                   field=f"add.{key}")
+            conn.execute("UPDATE runs SET properties = ? WHERE id = ?",
+                         (dumps({**current, **properties}), run_id))
         return self.get_run(run_id)
 
     def request_cancel(self, run_id: str) -> Run:
@@ -251,6 +294,7 @@ class RunStore(StoreBase):
         self.record_events(run_id, [{"type": "tags", "tags": add or {}, "removed": list(remove)}])
         return self.get_run(run_id)
 
+    @even_when_full
     def fail_interrupted_runs(self, message: str, kinds: tuple[str, ...] = ("script",)) -> list[Run]:
         """Script runs an agent left active become Failed with `message`; returns them (with pids).
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import db
+from . import db, space
 
 TOKEN_FILE = "api-token"
+PRIVATE_DIR = 0o700  # user code never needs the host's path to it (training/sandbox.py)
 SUBDIRS = ("snapshots", "runs", "models", "deployments", "envs", "tmp")
 
 
@@ -48,16 +50,33 @@ class Workspace:
 
 
 def init_workspace(root: Path) -> Workspace:
-    """Create the folders and migrate the database; safe to call from several processes."""
+    """Create the folders (the workspace itself owner-only) and migrate the database (0600);
+    safe to call from several processes."""
     ws = Workspace(Path(root).resolve())
+    ws.root.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    if ws.root.stat().st_mode & 0o077 and ws.root.stat().st_uid == os.geteuid():
+        os.chmod(ws.root, PRIVATE_DIR)  # a workspace made by an older amlocal
     for sub in SUBDIRS:
         (ws.root / sub).mkdir(parents=True, exist_ok=True)
-    conn = db.connect(ws.db_path)
-    try:
-        db.migrate(conn)
-    finally:
-        conn.close()
+    db.make_private(ws.db_path)
+    # On a full disk the space reserve pays for amlocal.db-shm, so the service still starts.
+    space.even_when_full(ws.root, lambda: _migrate(ws.db_path))
+    space.ensure_reserve(ws.root)  # what lets deletes work on a full disk
+    space.clean_stale_staging(ws.tmp_dir)  # left by uploads and registrations that died
     return ws
+
+
+def _migrate(path: Path) -> None:
+    try:
+        conn = db.connect(path)
+        try:
+            db.migrate(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as err:
+        if space.is_full(err):
+            raise space.full_error("the workspace database") from err
+        raise
 
 
 def load_or_create_token(ws: Workspace, configured: str | None = None) -> str:
@@ -65,6 +84,8 @@ def load_or_create_token(ws: Workspace, configured: str | None = None) -> str:
     if configured:
         return configured
     try:
+        if ws.token_path.stat().st_mode & 0o077:
+            os.chmod(ws.token_path, 0o600)  # saved by an older amlocal
         return ws.token_path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         pass

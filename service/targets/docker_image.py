@@ -117,7 +117,7 @@ def _layout_models(models: list[tuple[str, str | int, Path]], root: Path) -> str
     for name, version, src in models:
         src = Path(src)
         # Registry names never hold a separator; refuse anything that could leave the folder.
-        if not _SAFE_NAME.match(name) or not _SAFE_NAME.match(str(version)):
+        if not _SAFE_NAME.fullmatch(name) or not _SAFE_NAME.fullmatch(str(version)):
             raise ContextError(f"models: model name {name!r} or version {version!r} is not a "
                                "valid model name/version")
         if not src.is_dir():

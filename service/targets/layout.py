@@ -2,16 +2,18 @@
 
     deployments/<name>/<generation>/azureml-app/
         <entry script>  (the no-code entry when there is no inference config)
-        azureml-models/<model>/<version>/...   (hardlinks of the registered files)
+        azureml-models/<model>/<version>/...   (read-only copies of the registered files)
     deployments/<name>/<generation>/logs/
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 from scoring import NOCODE_ENTRY_SCRIPT
 
@@ -53,12 +55,42 @@ def generation_dir(ws: Workspace, name: str, generation: int) -> Path:
     return ws.deployment_dir(name) / str(generation)
 
 
-def _link_or_copy(src: Path, dest: Path) -> None:
+FICLONE = 0x40049409  # linux/fs.h: share the source's blocks (btrfs, XFS, bcachefs, ...)
+READ_ONLY = 0o444
+
+
+def copy_model_file(src: Path, dest: Path) -> str:
+    """The deployment's own read-only copy of a registered file: a reflink where the filesystem
+    can share blocks, else a copy made in the kernel. Never a hardlink: a score.py that writes
+    to its model file must not change the registered version. Returns "reflink" or "copy"."""
     dest.parent.mkdir(parents=True, exist_ok=True)
+    how = "reflink"
+    with open(src, "rb") as source, open(dest, "xb") as target:
+        try:
+            fcntl.ioctl(target.fileno(), FICLONE, source.fileno())
+        except OSError:  # not here (ext4, tmpfs), or across filesystems
+            how = "copy"
+            _copy_in_kernel(source, target)
+    os.chmod(dest, READ_ONLY)
+    return how
+
+
+def _copy_in_kernel(source: BinaryIO, target: BinaryIO) -> None:
+    """copy_file_range(): no bytes through user space (and a server-side copy on NFS); plain
+    reads and writes where the kernel or filesystem has no such call."""
+    size, done = os.fstat(source.fileno()).st_size, 0
     try:
-        os.link(src, dest)  # registered files are immutable: a hardlink costs nothing
-    except OSError:
-        shutil.copy2(src, dest)
+        while done < size:
+            copied = os.copy_file_range(source.fileno(), target.fileno(), size - done)
+            if copied == 0:
+                break
+            done += copied
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise
+        source.seek(done)
+        target.seek(done)
+        shutil.copyfileobj(source, target)
 
 
 def lay_out_models(models: list[Any], app_root: Path) -> Path:
@@ -71,7 +103,7 @@ def lay_out_models(models: list[Any], app_root: Path) -> Path:
             if not src.is_file():
                 raise LayoutError(f"model {model.id}: registered file {entry['path']} is missing "
                                   f"from {model.dir}")
-            _link_or_copy(src, target / entry["path"])
+            copy_model_file(src, target / entry["path"])
         target.mkdir(parents=True, exist_ok=True)
     if len(models) == 1:
         return base / models[0].name / str(models[0].version)

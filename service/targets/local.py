@@ -3,6 +3,11 @@
 Each generation runs `python -m scoring` in its own session (so signals to the agent do not reach
 it), binding the deployment's port with SO_REUSEPORT and a private health port. Its pid and a
 marker in its environment let a restarted agent adopt it: a reused pid is never mistaken for it.
+
+With a `Sandbox` (training/sandbox.py) the server runs confined: it sees its generation's app
+folder and models read-only, not the workspace around them, nor the agent's processes. Then the
+pid is bubblewrap's, the marker stays in bubblewrap's environment, and a graceful stop signals
+the server inside.
 """
 from __future__ import annotations
 
@@ -15,7 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import scoring
 from training.executor import user_environ
+from training.sandbox import Sandbox, interpreter_paths
+from training.supervise import descendants
 
 from ..environments import ScoringEnvironmentError, build_scoring_environment
 from ..store.deployments import Deployment
@@ -26,6 +34,7 @@ from .layout import AppLayout
 log = logging.getLogger("amlocal.targets.local")
 MARKER = "AMLOCAL_DEPLOYMENT"
 GRACE_S = 35.0  # gunicorn's graceful timeout is 30 s: in-flight requests finish first
+SCORING_ROOT = Path(scoring.__file__).resolve().parent.parent  # where `-m scoring` is found
 
 
 def server_command(python: str, layout: AppLayout, port: int, health_port: int,
@@ -64,9 +73,10 @@ class LocalTarget:
 
     remote = False
 
-    def __init__(self, envs_dir: Path, python: str | None = None):
+    def __init__(self, envs_dir: Path, python: str | None = None, sandbox: Sandbox | None = None):
         self.envs_dir = envs_dir
         self.python = python or sys.executable
+        self.sandbox = sandbox
         self.children: dict[int, subprocess.Popen] = {}  # what this agent started (to reap)
 
     def _interpreter(self, request: StartRequest) -> tuple[str, dict[str, str]]:
@@ -98,16 +108,22 @@ class LocalTarget:
         if request.keys:
             env["AMLOCAL_SCORING_KEYS"] = ",".join(request.keys)
         env.update(extra)
+        command = server_command(python, layout, request.port, request.health_port,
+                                 request.worker_count)
+        if self.sandbox is not None:
+            # Not tied to the agent's life: a deployment outlives an agent restart.
+            command = self.sandbox.command(
+                command, layout.app_root, die_with_parent=False, unset_env=[MARKER],
+                readable=[layout.app_root, layout.model_dir, SCORING_ROOT,
+                          *interpreter_paths(python)])
         with open(layout.log_path, "ab") as out:
-            proc = subprocess.Popen(server_command(python, layout, request.port,
-                                                   request.health_port, request.worker_count),
-                                    cwd=layout.app_root, env=env, stdout=out,
+            proc = subprocess.Popen(command, cwd=layout.app_root, env=env, stdout=out,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
         self.children[proc.pid] = proc
         return {"kind": self.kind, "name": request.name, "pid": proc.pid,
                 "generation": request.generation, "health_port": request.health_port,
-                "log": str(layout.log_path)}
+                "log": str(layout.log_path), "sandboxed": self.sandbox is not None}
 
     def _ours(self, runtime: dict) -> bool:
         """The pid is still the server this runtime describes (not a reused pid)."""
@@ -138,7 +154,7 @@ class LocalTarget:
         if not pid or not (pid in self.children or self._ours(runtime)):
             return
         try:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(_server_pid(runtime), signal.SIGTERM)
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + grace_s
@@ -165,6 +181,17 @@ class LocalTarget:
     def logs(self, runtime: dict, lines: int) -> str:
         """The last `lines` lines of the generation's log file."""
         return tail(Path(runtime["log"]), lines) if runtime.get("log") else ""
+
+
+def _server_pid(runtime: dict) -> int:
+    """The scoring server's master: the pid itself, or the first process inside the sandbox
+    (SIGTERM to bubblewrap would end bubblewrap, not drain the server)."""
+    pid = runtime["pid"]
+    if runtime.get("sandboxed"):
+        for child, comm in descendants(pid):
+            if comm != "bwrap":
+                return child
+    return pid
 
 
 def tail(path: Path, lines: int, max_bytes: int = 8 * 1024 * 1024) -> str:

@@ -214,3 +214,20 @@ def assert_error(response: requests.Response, status: int, *fragments: str) -> d
         assert fragment in body["message"], body
     assert "Traceback" not in response.text
     return body
+
+
+def connect(server: "Server") -> socket.socket:
+    """A raw connection to a scoring server on 127.0.0.1."""
+    return socket.create_connection(("127.0.0.1", server.port), timeout=30)
+
+
+def read_until_closed(sock: socket.socket, timeout: float = 20) -> bytes:
+    """Everything the server sends until it closes the connection (fails if it never does)."""
+    sock.settimeout(timeout)
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received

@@ -115,6 +115,8 @@ BAD_DECORATED = [
     pytest.param(DEEP, "application/json", 400, ["JSON"], id="nested-5000-deep"),
     pytest.param(b'{"data": 5}', "application/json", 400, ["'data'", "expected an array"], id="scalar"),
     pytest.param(b'{"data": [[1,2,3,4],[1,2]]}', "application/json", 400, ["'data'"], id="ragged-rows"),
+    pytest.param(b'{"data": [[5.1, 3.5, 1.4, 0.2], [5.1, null, 1.4, 0.2]]}', "application/json", 400,
+                 ["'data'", "row 1, column 1 is null"], id="null"),
     pytest.param(b'{"data": [[5.1, 3.5, 1.4, 0.2]]}\xff\xfe', "application/json", 400, ["JSON"], id="non-utf8"),
 ]
 

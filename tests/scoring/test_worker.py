@@ -1,5 +1,6 @@
 """The keepalive worker (the default WORKER_CLASS): kept-alive connections, round robin between
-connections, stalled clients dropped, and a graceful stop that hands the port over at once."""
+connections, and a graceful stop that hands the port over at once (slow and stalled clients:
+test_slow_clients.py)."""
 from __future__ import annotations
 
 import http.client
@@ -13,7 +14,8 @@ import requests
 
 from scoring import NOCODE_ENTRY_SCRIPT
 from tests.polling import wait_for
-from tests.scoring.conftest import IRIS_ROWS, Gate, Server, listeners, server_end
+from tests.scoring.conftest import (IRIS_ROWS, Gate, Server, connect, listeners,
+                                    read_until_closed, server_end)
 
 # Writes each call's input to ORDER_LOG as run() is called; "gate" first waits at the test's gate.
 ECHO_IN_ORDER = """
@@ -34,22 +36,6 @@ def _raw_request(body: str, length: int | None = None, content_type: str = "text
     size = len(body.encode()) if length is None else length
     return (f"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {size}\r\n\r\n{body}").encode()
-
-
-def _connect(server: Server) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", server.port), timeout=30)
-
-
-def _read_until_closed(sock: socket.socket, timeout: float = 20) -> bytes:
-    """Everything the server sends until it closes the connection (fails if it never does)."""
-    sock.settimeout(timeout)
-    received = b""
-    try:
-        while chunk := sock.recv(65536):
-            received += chunk
-    except ConnectionResetError:
-        pass
-    return received
 
 
 def test_one_connection_serves_many_requests(start_server: Callable[..., Server], iris_model_dir: Path) -> None:
@@ -77,7 +63,7 @@ def _data_segments_received(sock: socket.socket) -> int:
 def test_a_response_is_one_segment(start_server: Callable[..., Server], iris_model_dir: Path) -> None:
     server = start_server(NOCODE_ENTRY_SCRIPT, iris_model_dir).wait_ready()
     request = _raw_request(json.dumps({"data": IRIS_ROWS}), content_type="application/json")
-    with _connect(server) as sock:
+    with connect(server) as sock:
         for answered in (1, 2):
             sock.sendall(request)
             received = b""
@@ -94,12 +80,12 @@ def test_connections_take_turns(start_server: Callable[..., Server], write_scrip
     order_log = tmp_path / "order.log"
     server = start_server(write_script("score.py", ECHO_IN_ORDER),
                           env={"ORDER_LOG": str(order_log), **gate.env}).wait_ready()
-    held = _connect(server)
+    held = connect(server)
     connections = [held]
     try:
         held.sendall(_raw_request("gate"))
         gate.hold()  # the one worker is inside run("gate"): it reads no socket until released
-        greedy, other = _connect(server), _connect(server)
+        greedy, other = connect(server), connect(server)
         connections += [greedy, other]
         pipelined, single = b"".join(_raw_request(f"greedy-{n}") for n in range(4)), _raw_request("other")
         greedy.sendall(pipelined)
@@ -124,22 +110,11 @@ def test_connections_take_turns(start_server: Callable[..., Server], write_scrip
 
 def test_refused_body_closes_the_connection(start_server: Callable[..., Server], iris_model_dir: Path) -> None:
     server = start_server(NOCODE_ENTRY_SCRIPT, iris_model_dir, env={"MAX_REQUEST_BYTES": "1000"}).wait_ready()
-    with _connect(server) as sock:
+    with connect(server) as sock:
         sock.sendall(_raw_request("x" * 100, length=5000))  # 4,900 bytes never sent
-        answer = _read_until_closed(sock)
+        answer = read_until_closed(sock)
     head = answer.split(b"\r\n\r\n")[0].lower()
     assert head.startswith(b"http/1.1 413") and b"connection: close" in head
-
-
-def test_stalled_client_is_dropped(start_server: Callable[..., Server], iris_model_dir: Path) -> None:
-    server = start_server(NOCODE_ENTRY_SCRIPT, iris_model_dir, env={"AMLOCAL_CLIENT_TIMEOUT": "1"}).wait_ready()
-    with _connect(server) as stalled:
-        stalled.sendall(b"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and nothing more
-        # The one worker is stuck reading that request until the client timeout drops it.
-        response = requests.post(server.url + "/score", json={"data": IRIS_ROWS}, timeout=30)
-        assert response.json() == {"predict": [0, 2]}
-        assert _read_until_closed(stalled) == b""
-    assert "Traceback" not in response.text
 
 
 def test_stopping_generation_hands_the_port_over_at_once(start_server: Callable[..., Server],
@@ -152,7 +127,7 @@ def test_stopping_generation_hands_the_port_over_at_once(start_server: Callable[
     old = generation("{port}").wait_ready()
     # A client of the old generation that has connected but not sent its request yet: the old
     # worker accepts it and keeps it (gunicorn gives such a connection until its graceful timeout).
-    waiting = _connect(old)
+    waiting = connect(old)
     wait_for(lambda: server_end(old.port, waiting) == (True, 0), timeout=30, message="the connection made")
     wait_for(lambda: listeners(old.port) == [0], timeout=30, message="the old worker accepting it")
     new = generation(str(old.port))
@@ -165,7 +140,7 @@ def test_stopping_generation_hands_the_port_over_at_once(start_server: Callable[
     wait_for(lambda: len(listeners(old.port)) == 1, timeout=30, message="the old generation's listener closed")
     with waiting:
         waiting.sendall(_raw_request(json.dumps({"data": IRIS_ROWS}), content_type="application/json"))
-        head, _, body = _read_until_closed(waiting).partition(b"\r\n\r\n")
+        head, _, body = read_until_closed(waiting).partition(b"\r\n\r\n")
     assert head.lower().startswith(b"http/1.1 200") and b"connection: close" in head.lower(), head
     assert json.loads(body) == {"predict": [0, 2]}
     for _ in range(10):

@@ -381,20 +381,22 @@ def test_a_crash_between_rename_and_commit_leaves_no_version(app, client, tmp_pa
     assert sorted(os.listdir(ws.model_dir("crashy", 1))) == ["whole.bin"]
 
 
-def test_clean_stray_model_dirs_removes_folders_without_rows_and_old_stages(app, client):
+def test_clean_stray_model_dirs_removes_folders_without_rows_and_stages_nobody_holds(app, client):
     upload(client, {"name": "kept"}, [("w.bin", b"x")])
     ws, db = app.config["WORKSPACE"], app.config["STORE"]
     stray = ws.model_dir("ghost", 7)
     stray.mkdir(parents=True)
     (stray / "half.bin").write_bytes(b"x")
-    old, fresh = ws.tmp_dir / "model-old", ws.tmp_dir / "model-fresh"
-    old.mkdir()
-    fresh.mkdir()
-    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    left = ws.tmp_dir / "model-left"  # a registration that died: nobody holds its stage
+    left.mkdir()
+    (left / "half.bin").write_bytes(b"x" * 1000)
+    held = db.new_stage()  # one in progress (held by this process), however young or old
     removed = db.clean_stray_model_dirs()
-    assert sorted(p.name for p in removed) == ["7", "model-old"]
-    assert not stray.exists() and not old.exists() and fresh.exists()
+    assert sorted(p.name for p in removed) == ["7", "model-left"]
+    assert not stray.exists() and not left.exists() and held.dir.exists()
     assert (ws.model_dir("kept", 1) / "w.bin").exists()
+    db.discard_stage(held)
+    assert db.clean_stray_model_dirs() == [] and os.listdir(ws.tmp_dir) == []
 
 
 def test_the_runs_own_interpreter_reports_its_environment(app, client):

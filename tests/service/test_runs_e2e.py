@@ -13,7 +13,7 @@ from pathlib import Path
 
 import joblib
 
-from tests.conftest import REPO, TOKEN, Service, free_port
+from tests.conftest import REPO, TOKEN, Service, free_port, run_processes
 from tests.polling import wait_for
 
 TRAIN_IRIS = (REPO / "training" / "train_iris.py").read_text()
@@ -55,20 +55,24 @@ def test_a_raising_script_fails_with_exit_code_and_last_line(service):
     assert "Traceback" in done["error"]["stderr_tail"]
 
 
-def test_cancel_ends_a_sleeping_run_and_its_children_within_5s(service, tmp_path):
-    pids = tmp_path / "pids.json"
-    script = ("import json, os, subprocess, sys, time\n"
+def test_cancel_ends_a_sleeping_run_and_its_children_within_5s(service):
+    # The script cannot write outside its run (it is sandboxed): it logs when its child runs,
+    # and the test finds the run's processes by the run id in their environment.
+    script = ("import subprocess, sys, time\nfrom azureml.core import Run\n"
               "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
-              f"open({str(pids)!r}, 'w').write(json.dumps([os.getpid(), child.pid]))\n"
+              "Run.get_context().log('child_started', 1)\n"
               "time.sleep(600)\n")
     run = service.submit({"sleepy.py": script}, "sleepy.py")
-    wait_for(lambda: pids.exists() and pids.read_text(), timeout=30, message="pids file")
+    wait_for(lambda: service.http("GET", f"/runs/{run['id']}/metrics").json()["metrics"],
+             timeout=30, message="the child to start")
+    pids = run_processes(run["id"])
+    assert len(pids) >= 3  # the supervisor, the script and its child (and the sandbox's)
     started = __import__("time").monotonic()
     assert service.http("POST", f"/runs/{run['id']}/cancel").status_code == 202
     done = service.wait_run(run["id"], timeout=10)
     assert done["status"] == "Canceled"
     assert __import__("time").monotonic() - started < 5
-    for pid in json.loads(pids.read_text()):
+    for pid in pids:
         wait_for(lambda: not _alive(pid), timeout=5, message=f"pid {pid} to end")
 
 
@@ -78,8 +82,8 @@ def test_timeout_fails_the_run_with_a_clear_reason(service):
     assert done["status"] == "Failed" and "timeout" in done["error"]["message"].lower()
 
 
-def test_a_metric_is_visible_while_the_run_goes(service, tmp_path):
-    gate = tmp_path / "gate"
+def test_a_metric_is_visible_while_the_run_goes(service, visible_dir):
+    gate = visible_dir / "gate"
     script = ("import os, time\nfrom azureml.core.run import Run\nrun = Run.get_context()\n"
               "run.log('loss', 0.5)\nrun.tag('phase', 'one')\n"
               f"while not os.path.exists({str(gate)!r}):\n    time.sleep(0.05)\n"
@@ -124,18 +128,20 @@ def test_kill_9_of_the_agent_fails_its_run_and_loses_nothing_else(tmp_path):
         first = svc.submit({"t.py": "from azureml.core import Run\nRun.get_context().log('m', 1)\n"
                             "open('outputs/o.txt', 'w').write('kept')\n"}, "t.py")
         assert svc.wait_run(first["id"])["status"] == "Completed"
-        pidfile = tmp_path / "pid"
-        sleepy = svc.submit({"s.py": f"import os, time\nopen({str(pidfile)!r}, 'w').write("
-                             "str(os.getpid()))\ntime.sleep(600)\n"}, "s.py")
-        wait_for(lambda: svc.run(sleepy["id"])["status"] == "Running" and pidfile.exists(),
-                 timeout=30, message="sleepy run running")
+        sleepy = svc.submit({"s.py": "import time\nfrom azureml.core import Run\n"
+                             "Run.get_context().log('started', 1)\ntime.sleep(600)\n"}, "s.py")
+        wait_for(lambda: svc.run(sleepy["id"])["status"] == "Running" and svc.http(
+            "GET", f"/runs/{sleepy['id']}/metrics").json()["metrics"], timeout=30,
+                 message="sleepy run running")
+        pids = run_processes(sleepy["id"])
+        assert pids
         os.kill(svc.agent_pid(), signal.SIGKILL)
         svc.stop()
         svc.start()
         done = svc.wait_run(sleepy["id"], timeout=30)
         assert done["status"] == "Failed"
         assert done["error"]["message"] == "the agent stopped while the run was running"
-        wait_for(lambda: not _alive(int(pidfile.read_text())), timeout=10,
+        wait_for(lambda: not any(_alive(pid) for pid in pids), timeout=10,
                  message="orphaned script to be killed")
         assert svc.run(first["id"])["status"] == "Completed"
         assert svc.http("GET", f"/runs/{first['id']}/metrics").json()["metrics"] == {"m": 1}

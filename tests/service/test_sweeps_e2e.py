@@ -99,8 +99,8 @@ def test_seeded_random_repeats_and_bayesian_never_repeats(service):
     assert len(set(xs)) == 6 and all(0.1 <= x <= 2.0 for x in xs)
 
 
-def test_bandit_cancels_the_bad_children_and_the_good_ones_complete(service, tmp_path):
-    gate = tmp_path / "gate"
+def test_bandit_cancels_the_bad_children_and_the_good_ones_complete(service, visible_dir):
+    gate = visible_dir / "gate"
     # Good configs log 0.9 at every step; bad ones start at 0.5 and go down. Every child logs
     # its first value and then waits for the gate, so the policy sees all first values while
     # the bad children still run; they never pass the gate unless the policy fails to stop them.
@@ -131,9 +131,9 @@ def test_bandit_cancels_the_bad_children_and_the_good_ones_complete(service, tmp
     assert metrics == {"score": [0.9] * 4}
 
 
-def test_canceling_the_parent_cancels_its_running_children(service, tmp_path):
+def test_canceling_the_parent_cancels_its_running_children(service, visible_dir):
     body = "run.log('score', args.x)\nwait()"
-    parent = submit_sweep(service, {"c.py": gated(tmp_path / "never", body)}, "c.py",
+    parent = submit_sweep(service, {"c.py": gated(visible_dir / "never", body)}, "c.py",
                           sampling={"type": "grid", "space": {"--x": ["choice", [[1, 2, 3]]]}},
                           primary_metric={"name": "score", "goal": "maximize"},
                           max_total_runs=3, max_concurrent_runs=2)
@@ -148,8 +148,8 @@ def test_canceling_the_parent_cancels_its_running_children(service, tmp_path):
     assert all("was canceled" in r["error"]["message"] for r in runs)
 
 
-def test_kill_9_of_the_agent_mid_sweep_resumes_and_loses_nothing(tmp_path):
-    gate = tmp_path / "gate"
+def test_kill_9_of_the_agent_mid_sweep_resumes_and_loses_nothing(tmp_path, visible_dir):
+    gate = visible_dir / "gate"
     body = "run.log('score', args.x)\nif args.x > 1:\n    wait()"
     svc = Service(tmp_path / "ws", free_port()).start()
     try:

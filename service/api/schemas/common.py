@@ -1,12 +1,37 @@
-"""Schemas every resource shares."""
-from marshmallow import Schema, fields
+"""Schemas every resource shares, and the one pattern validator."""
+from marshmallow import Schema, ValidationError, fields, validate
+
+
+class FullMatch(validate.Regexp):
+    """validate.Regexp on the whole value: with `re.match`, a pattern ending in `$` lets
+    "name\\n" through. The pattern still goes into the OpenAPI document (apispec reads it)."""
+
+    def __call__(self, value: str) -> str:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
 
 
 class ErrorBodySchema(Schema):
+    """What every error says (service/errors.py: error_body); a detail an error adds is declared
+    here, or the answer disagrees with the document."""
+
     status = fields.Integer(required=True)
     message = fields.String(required=True)
-    field = fields.String()
+    field = fields.String(metadata={"description": "the field, parameter or header at fault"})
     request_id = fields.String(allow_none=True)
+    errors = fields.Dict(metadata={"description": "a refused body or query: every invalid field "
+                                                  "with its reasons, as marshmallow reports them "
+                                                  "(`message` and `field` name the first)"})
+    line = fields.Integer(allow_none=True, metadata={"description": "an environment spec's line"})
+    reason = fields.String(metadata={"description": "why an environment spec is refused"})
+    state = fields.String(metadata={"description": "an environment's build state"})
+    run_status = fields.String(metadata={"description": "the status of a run that cannot be "
+                                                        "registered from, or logged to"})
+    metric = fields.String(metadata={"description": "a sweep's primary metric no child logged"})
+    keys = fields.List(fields.String(), metadata={"description": "properties that already exist"})
+    deployments = fields.List(fields.String(), metadata={"description": "the deployments using "
+                                                                       "a model version"})
 
 
 class ErrorSchema(Schema):

@@ -1,12 +1,14 @@
 """Deployments on the wire: what a client sends (validated) and what it gets back."""
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from .common import FullMatch
+
 TARGETS = ("local", "docker", "aci")
 SERVICE_NAME = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 SERVICE_NAME_ERROR = ("Error, provided service name is invalid. It must only consist of lowercase "
                       "letters, numbers, or dashes, start with a letter, end with a letter or "
                       "number, and be between 3 and 32 characters long.")
-MODEL_ID = r"^[a-zA-Z0-9][a-zA-Z0-9\-\._]{0,254}:(\d+|latest)$"
+MODEL_ID = r"^[a-zA-Z0-9][a-zA-Z0-9\-\._]{0,254}:([0-9]{1,18}|latest)$"  # an int SQLite holds
 MODEL_ID_ERROR = "must be 'name:version' (a registered model name and a version number)."
 MAX_INLINE_SOURCE_BYTES = 5 * 1024 * 1024
 
@@ -56,8 +58,8 @@ class DeploymentConfigSchema(Schema):
 class CreateDeploymentSchema(Schema):
     name = fields.String(required=True, validate=[
         validate.Length(min=3, max=32, error=SERVICE_NAME_ERROR),
-        validate.Regexp(SERVICE_NAME, error=SERVICE_NAME_ERROR)])
-    models = fields.List(fields.String(validate=validate.Regexp(MODEL_ID, error=MODEL_ID_ERROR)),
+        FullMatch(SERVICE_NAME, error=SERVICE_NAME_ERROR)])
+    models = fields.List(fields.String(validate=FullMatch(MODEL_ID, error=MODEL_ID_ERROR)),
                          required=True)
     inference_config = fields.Nested(InferenceConfigSchema, load_default=None, allow_none=True)
     deployment_config = fields.Nested(DeploymentConfigSchema, required=True)
@@ -73,7 +75,7 @@ class CreateDeploymentSchema(Schema):
 
 
 class UpdateDeploymentSchema(Schema):
-    models = fields.List(fields.String(validate=validate.Regexp(MODEL_ID, error=MODEL_ID_ERROR)))
+    models = fields.List(fields.String(validate=FullMatch(MODEL_ID, error=MODEL_ID_ERROR)))
     inference_config = fields.Nested(InferenceConfigSchema, allow_none=True)
     worker_count = fields.Integer(validate=validate.Range(min=1, max=32,
                                                           error="must be between 1 and 32."))
@@ -130,3 +132,14 @@ class DeploymentSchema(Schema):
 class KeysSchema(Schema):
     primary_key = fields.String()
     secondary_key = fields.String()
+
+
+class DryRunSchema(Schema):
+    """`dry_run: true`: what would be sent to ACI, nothing deployed."""
+
+    dry_run = fields.Dict(required=True)
+
+
+class DeletedSchema(Schema):
+    name = fields.String(required=True)
+    state = fields.String(required=True, validate=validate.OneOf(["Deleted"]))

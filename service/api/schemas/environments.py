@@ -1,6 +1,8 @@
 """Environments on the wire."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from .common import FullMatch
+
 ENV_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9\-\._]{0,254}$"
 ENV_NAME_ERROR = ("Environment name must be 1 to 255 characters: a letter or digit, then letters, "
                   "digits, '-', '_' or '.'.")
@@ -19,7 +21,7 @@ def _not_reserved(name: str) -> None:
 class RegisterEnvironmentSchema(Schema):
     """POST /environments: a name and the text of a conda YAML or a pip requirements file."""
 
-    name = fields.String(required=True, validate=[validate.Regexp(ENV_NAME, error=ENV_NAME_ERROR),
+    name = fields.String(required=True, validate=[FullMatch(ENV_NAME, error=ENV_NAME_ERROR),
                                                   _not_reserved])
     conda_spec = fields.String(validate=validate.Length(max=MAX_SPEC_CHARS))
     pip_requirements = fields.String(validate=validate.Length(max=MAX_SPEC_CHARS))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ...models import FRAMEWORKS, MODEL_NAME, MODEL_NAME_ERROR
+from .common import FullMatch
 
 FRAMEWORK_VERSION_ERROR = "Model framework version cannot be provided without a valid framework"
 MAX_SAMPLE_ROWS = 1000
@@ -38,7 +39,7 @@ class RegisterSchema(Schema):
     """POST /models: from a run (run_id + path) or, in a multipart `config` part, for an upload."""
 
     name = fields.String(required=True,
-                         validate=validate.Regexp(MODEL_NAME, error=MODEL_NAME_ERROR))
+                         validate=FullMatch(MODEL_NAME, error=MODEL_NAME_ERROR))
     run_id = fields.String(validate=validate.Length(min=1, max=1024))
     path = fields.String(validate=validate.Length(min=1, max=4096))
     framework = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(
@@ -100,7 +101,7 @@ class ModelSchema(Schema):
 class ModelListQuerySchema(Schema):
     """GET /models filters (tag and property: KEY or KEY=VALUE, repeatable, AND-combined)."""
 
-    name = fields.String(validate=validate.Regexp(MODEL_NAME, error=MODEL_NAME_ERROR))
+    name = fields.String(validate=FullMatch(MODEL_NAME, error=MODEL_NAME_ERROR))
     tag = fields.List(fields.String(), load_default=list)
     property = fields.List(fields.String(), load_default=list)
     framework = fields.String(validate=validate.OneOf(FRAMEWORKS))

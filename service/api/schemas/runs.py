@@ -1,6 +1,8 @@
 """Runs and experiments on the wire."""
 from marshmallow import Schema, fields, validate
 
+MAX_OFFSET = 2**63 - 1  # the largest file offset (a larger one is a 400, not an OverflowError)
+
 
 class RunConfigSchema(Schema):
     """The JSON run config sent beside the snapshot (unknown fields are refused)."""
@@ -58,6 +60,20 @@ class ExperimentSchema(Schema):
     created_time = fields.String()
     run_count = fields.Integer()
     last_run_time = fields.String(allow_none=True)
+
+
+class RunLogsQuerySchema(Schema):
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_OFFSET))
+    follow = fields.Boolean(load_default=False, metadata={
+        "description": "stream until the run ends (text/plain, chunked)"})
+
+
+class MetricsQuerySchema(Schema):
+    name = fields.List(fields.String(validate=validate.Length(min=1, max=255)), load_default=list)
+
+
+class MetricsSchema(Schema):
+    metrics = fields.Dict(keys=fields.String(), required=True)
 
 
 class RunFileSchema(Schema):

@@ -47,7 +47,7 @@ class BestChildSchema(ChildSchema):
 
 class ChildrenQuerySchema(Schema):
     sort = fields.String(validate=validate.OneOf(["primary_metric"]), load_default=None)
-    top = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    top = fields.Integer(load_default=0, validate=validate.Range(min=0, max=100000))
     reverse = fields.Boolean(load_default=False)
     discard_no_metric = fields.Boolean(load_default=False)
 
