@@ -10,7 +10,6 @@ a model from its files. Anything else is a 403; a run token of an ended run is a
 from __future__ import annotations
 
 import hmac
-import json
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g, request
@@ -56,33 +55,30 @@ def _store() -> Store:
     return current_app.config["STORE"]
 
 
-def _registering_run() -> str | None:
-    """The run_id of a JSON registration body (a run token may register its own files only)."""
-    if not request.is_json:
-        return None
-    try:
-        body = json.loads(request.get_data(cache=True))
-    except (ValueError, RecursionError):
-        return None
-    run_id = body.get("run_id") if isinstance(body, dict) else None
-    return run_id if isinstance(run_id, str) else None
-
-
-def authorize_run_token(scope: RunScope) -> None:
-    """Refuse (403) what a run token may not do: other runs, and everything but RUN_TOKEN_ROUTES."""
-    if request.endpoint in RUN_TOKEN_ROUTES:
-        target = (request.view_args or {}).get(RUN_TOKEN_ROUTES[request.endpoint])
-    elif request.endpoint == REGISTER_ENDPOINT:
-        target = _registering_run()
-        if target is None:
-            raise Forbidden("A run token registers a model only from its run's files: send JSON "
-                            f"{{name, run_id: {scope.run_id!r}, path}}.", field="run_id")
-    else:
-        raise Forbidden(f"A run token cannot {request.method} {request.path}: it may only "
-                        f"{ALLOWED}.", field="Authorization")
+def check_in_scope(scope: RunScope, target: object) -> None:
+    """A run token acts on its own run and the runs below it only (403 otherwise)."""
     if not isinstance(target, str) or not _store().is_in_run_tree(target, scope.run_id):
         raise Forbidden(f"This token belongs to run {scope.run_id!r}: it may act on that run and "
                         f"its child runs only, not on {target!r}.", field="run_id")
+
+
+def check_registration(scope: RunScope, run_id: str | None, uploads: bool) -> None:
+    """A run token registers a model only from its own (or a child run's) files."""
+    if uploads or not run_id:
+        raise Forbidden("A run token registers a model only from its run's files: send JSON "
+                        f"{{name, run_id: {scope.run_id!r}, path}}.", field="run_id")
+    check_in_scope(scope, run_id)
+
+
+def authorize_run_token(scope: RunScope) -> None:
+    """Refuse (403) what a run token may not do: other runs, and everything but RUN_TOKEN_ROUTES.
+    A registration's run is in its body: the view checks it (check_registration), once parsed."""
+    if request.endpoint == REGISTER_ENDPOINT:
+        return
+    if request.endpoint not in RUN_TOKEN_ROUTES:
+        raise Forbidden(f"A run token cannot {request.method} {request.path}: it may only "
+                        f"{ALLOWED}.", field="Authorization")
+    check_in_scope(scope, (request.view_args or {}).get(RUN_TOKEN_ROUTES[request.endpoint]))
 
 
 def init_auth(app: Flask) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request, send_file
 
-from ..auth import run_scope
+from ..auth import check_registration, run_scope
 from ..introspect.parent import warm_up
 from ..models import check_name, register_from_run, register_upload, zip_folder
 from ..store import parse_version
@@ -48,9 +48,12 @@ def _warm_up_introspection() -> None:
      status=201, errors=(400, 404, 409))
 def register():
     fields, uploads = _fields()
+    scope = run_scope()
+    if scope is not None:
+        check_registration(scope, fields.get("run_id"), uploads is not None)
     if uploads is None:
         model = register_from_run(store(), workspace(), fields, settings().introspect_timeout_s,
-                                  by_the_run=run_scope() is not None)
+                                  by_the_run=scope is not None)
     else:
         model = register_upload(store(), fields, uploads, settings().introspect_timeout_s)
     return MODEL.dump(model), 201
