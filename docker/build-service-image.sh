@@ -14,7 +14,7 @@ trap 'rm -rf "$ctx"' EXIT
 # Tracked and untracked-but-not-ignored files: never .venv, .git or caches.
 # Tracked files deleted in the working tree are skipped.
 (cd "$REPO" && git ls-files -z -co --exclude-standard \
-    | grep -z -E '^(setup\.py|README\.md|docker/|service/|training/|scoring/|environments/)' \
+    | grep -z -E '^(setup\.py|README\.md|docker/|amlocal/|service/|training/|scoring/|environments/)' \
     | while IFS= read -r -d '' f; do if [ -f "$f" ]; then printf '%s\0' "$f"; fi; done \
     | xargs -0 -r cp --parents -t "$ctx")
 mkdir -p "$ctx/build"

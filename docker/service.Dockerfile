@@ -21,7 +21,7 @@ ARG EXTRAS=""
 COPY build/ca-certificates.crt /tmp/amlocal-build/
 # Dependencies first, from setup.py alone (no packages yet), so source edits reuse this layer.
 COPY setup.py README.md /tmp/amlocal-deps/
-COPY docker/scoring-requirements.txt /tmp/amlocal-deps/docker/
+COPY docker/scoring-requirements.txt docker/scoring.Dockerfile /tmp/amlocal-deps/docker/
 RUN python3 -m venv /opt/venv \
     && if [ -s /tmp/amlocal-build/ca-certificates.crt ]; then \
            export PIP_CERT=/tmp/amlocal-build/ca-certificates.crt; fi \
@@ -29,7 +29,8 @@ RUN python3 -m venv /opt/venv \
        /opt/venv/bin/pip install -q "/tmp/amlocal-deps${EXTRAS}" \
     && /opt/venv/bin/pip uninstall -q -y amlocal
 COPY setup.py README.md /src/
-COPY docker/scoring-requirements.txt /src/docker/
+COPY docker/scoring-requirements.txt docker/scoring.Dockerfile /src/docker/
+COPY amlocal/ /src/amlocal/
 COPY service/ /src/service/
 COPY training/ /src/training/
 COPY scoring/ /src/scoring/

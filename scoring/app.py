@@ -12,6 +12,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from . import __version__
+from .batching import Batcher
 from .entry import EntryScript
 from .errors import (InternalError, PayloadTooLarge, RunFailed, RunTimeout, ScoringError, Unauthorized)
 from .handling import Reply, ScoreRequest, error_reply, handle_score, request_ids
@@ -48,6 +49,9 @@ class ScoringApp:
         self.settings = settings
         self.script = script
         self.metrics = Metrics()
+        # Gathers a pass's concurrent requests (the keepalive worker calls it); None: never batched.
+        self.batcher = Batcher.for_script(script, settings, self.metrics.observe_batch)
+        self._batched = self.batcher.take if self.batcher is not None else None
         self.keys = tuple(key.encode() for key in settings.scoring_keys)
         self.base_headers = [("x-ms-server-version", settings.server_version or f"amlocal-scoring/{__version__}")]
         self.flask = create_flask_app(self, Swagger(script.run_function, settings.app_root or "."))
@@ -95,7 +99,8 @@ class ScoringApp:
                 score_request = ScoreRequest(method, body, environ.get("CONTENT_TYPE", ""),
                                              environ.get("QUERY_STRING", ""), lambda: _environ_headers(environ),
                                              environ=environ)
-                reply, run_ms = handle_score(score_request, self.script, self.settings.scoring_timeout_ms)
+                reply, run_ms = handle_score(score_request, self.script, self.settings.scoring_timeout_ms,
+                                             self._batched)
             if method != "OPTIONS" or self.script.raw:
                 self.metrics.observe_run(run_ms)
         except ScoringError as err:

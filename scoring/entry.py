@@ -34,7 +34,8 @@ def _schema_converters(run: Callable) -> dict[str, Callable[[Any], Any]]:
         param_type = nonlocals.get("param_type")
         if "param_name" in nonlocals and param_type is not None and nonlocals.get(
                 "convert_to_provided_type", True) and param_type.sample_data_type not in (dict, list, tuple):
-            converters[nonlocals["param_name"]] = _converter(param_type)
+            convert = converters[nonlocals["param_name"]] = _converter(param_type)
+            convert.param_type = param_type  # type: ignore[attr-defined]  # read by batching
         layer = layer.__wrapped__
     return converters
 
@@ -123,6 +124,10 @@ class EntryScript:
         if self.raw and self.decorated:
             raise StartupError("run() cannot be decorated with both @rawhttp and @input_schema")
         self.converters = _schema_converters(self._run) if self.decorated else {}
+
+    def marker(self, name: str, default: Any = None) -> Any:
+        """A module-level name of the script (e.g. AMLOCAL_BATCH_INPUT), read after init()."""
+        return getattr(self._module, name, default)
 
     @property
     def run_function(self) -> Callable[..., Any]:

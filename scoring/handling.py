@@ -79,7 +79,8 @@ def request_ids(header: Callable[[str], str | None]) -> tuple[str, list[tuple[st
     return request_id, echo
 
 
-def _is_json(content_type: str) -> bool:
+def is_json(content_type: str) -> bool:
+    """Whether a Content-Type names JSON (application/json or application/*+json)."""
     mimetype = content_type.split(";", 1)[0].strip().lower()
     return mimetype == JSON_TYPE or (mimetype.startswith("application/") and mimetype.endswith("+json"))
 
@@ -96,11 +97,12 @@ def _query_arguments(query_string: str) -> dict[str, Any]:
     return {key: values[0] if len(values) == 1 else values for key, values in grouped.items()}
 
 
-def _decorated_arguments(script: EntryScript, request: ScoreRequest) -> dict[str, Any]:
+def decorated_arguments(script: EntryScript, request: ScoreRequest) -> dict[str, Any]:
+    """run()'s arguments from the body (POST) or the query (GET), converted; BadInput if they can't be."""
     if request.method == "GET":
         source = _query_arguments(request.query_string)
     else:
-        if not _is_json(request.content_type):
+        if not is_json(request.content_type):
             raise UnsupportedInput("Expects Content-Type to be application/json")
         if not request.body:
             raise BadInput("POST body is empty. Expecting a JSON dictionary.")
@@ -157,9 +159,12 @@ def _encode(result: Any, elapsed_ms: float, environ: Mapping[str, Any]) -> Reply
     return Reply(200, body, [("Content-Type", JSON_TYPE), ("x-ms-run-function-failed", "False"), timing])
 
 
-def handle_score(request: ScoreRequest, script: EntryScript, timeout_ms: int) -> tuple[Reply, float]:
+def handle_score(request: ScoreRequest, script: EntryScript, timeout_ms: int,
+                 batched: Callable[[ScoreRequest], tuple[Any, float] | None] | None = None
+                 ) -> tuple[Reply, float]:
     """Answer one /score request: parse, convert, run(), encode. Returns (reply, run() ms).
 
+    `batched` gives the answer already computed for this request in a batch (scoring/batching.py).
     Raises ScoringError subclasses for every failure; the caller turns them into error replies.
     """
     if script.raw:  # @rawhttp: run() gets the request for every method routed here, OPTIONS too
@@ -170,7 +175,10 @@ def handle_score(request: ScoreRequest, script: EntryScript, timeout_ms: int) ->
         return Reply(200, b"", [("Content-Type", "text/html; charset=utf-8"),
                                 ("x-ms-run-function-failed", "False")]), 0.0
     elif script.decorated:
-        arguments = _decorated_arguments(script, request)
+        done = batched(request) if batched is not None else None
+        if done is not None:
+            return _encode(done[0], done[1], request.environ), done[1]
+        arguments = decorated_arguments(script, request)
     else:
         arguments = _plain_arguments(script, request)
     result, elapsed_ms = script.invoke_run(arguments, request.headers, timeout_ms)

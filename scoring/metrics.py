@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+BATCH_BUCKETS = (2, 4, 8, 16, 32, 64, 128, 256)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -16,6 +17,9 @@ class Metrics:
                                 ["route", "method", "status"], registry=None)
         self.run_seconds = Histogram("amlocal_scoring_run_seconds", "Duration of the user's run() calls",
                                      buckets=LATENCY_BUCKETS, registry=None)
+        self.batch_requests = Histogram("amlocal_scoring_batch_requests",
+                                        "Requests scored together in one batched run() call",
+                                        buckets=BATCH_BUCKETS, registry=None)
         self._children: dict[tuple[str, str, int], object] = {}
 
     def count(self, route: str, method: str, status: int) -> None:
@@ -25,6 +29,10 @@ class Metrics:
         if child is None:
             child = self._children[key] = self.requests.labels(route, method, str(status))
         child.inc()  # type: ignore[attr-defined]
+
+    def observe_batch(self, requests: int) -> None:
+        """Record one batched run() call and how many requests it answered."""
+        self.batch_requests.observe(requests)
 
     def observe_run(self, milliseconds: float) -> None:
         """Record one run() duration."""

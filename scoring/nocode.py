@@ -27,6 +27,13 @@ SAMPLE_FILE = "sample_input.json"
 METHODS = ("predict", "predict_proba")
 DEFAULT_METHOD = "predict"
 
+# amlocal's scoring server may score the rows of concurrent requests in one call (scoring/
+# batching.py), for the methods whose answer for a row does not depend on the rows beside it.
+AMLOCAL_BATCH_INPUT = "data"
+AMLOCAL_BATCH_ONLY = {"method": ()}
+PROBE_ROWS = 16
+PROBE_ALONE = 4  # of those scored one by one too: 7 calls in all, once per method and worker
+
 model = None
 
 
@@ -159,6 +166,39 @@ def _answer(data, method=DEFAULT_METHOD):
     return {method: result.tolist()}
 
 
+class RowExactMethods:
+    """The methods whose answer for each row is the same bytes whether the row is scored alone or
+    with others, found on first use by scoring PROBE_ROWS made-up rows together, split 5 + 11,
+    and the first PROBE_ALONE of them one by one. A linear model's predict_proba fails it (BLAS rounds a 1-row matrix product
+    differently from a many-row one), so it is never batched. A sample, not a proof."""
+
+    def __init__(self, estimator, sample_row, n_features):
+        self.estimator, self.sample_row, self.n_features = estimator, sample_row, n_features
+        self.known = {}
+
+    def __contains__(self, method):
+        if method not in self.known:
+            self.known[method] = self._probe(method)
+        return self.known[method]
+
+    def _probe(self, method):
+        if not self.n_features:
+            return False
+        sample = np.resize(np.asarray(self.sample_row, dtype=np.float64), self.n_features)
+        noise = np.random.default_rng(0).normal(size=(PROBE_ROWS, self.n_features))
+        rows = sample + noise * (1.0 + np.abs(sample))
+        score = getattr(self.estimator, method)
+        try:
+            together = json.dumps(score(rows).tolist())
+            alone = [score(rows[i:i + 1]).tolist() for i in range(PROBE_ALONE)]
+            halves = score(rows[:5]).tolist() + score(rows[5:]).tolist()
+        except Exception:  # noqa: BLE001 - made-up rows it refuses, or no array answer: not batched
+            return False
+        rows_alone = [row for part in alone for row in part]
+        return (together == json.dumps(halves)
+                and json.dumps(json.loads(together)[:PROBE_ALONE]) == json.dumps(rows_alone))
+
+
 def load_model(path):
     """Unpickle the model file: joblib reads joblib files, plain pickles and most dill pickles (they
     import dill by name); a dill pickle that needs dill's own unpickler (an object dill saved by
@@ -179,7 +219,7 @@ def load_model(path):
 
 def init():
     """Load the model file and build run() with the model's input schema."""
-    global model, run
+    global model, run, AMLOCAL_BATCH_ONLY
     path = find_model_file(os.environ.get("AZUREML_MODEL_DIR", "."))
     model = load_model(path)
     n_features = getattr(model, "n_features_in_", None)
@@ -189,7 +229,9 @@ def init():
     if names is not None:
         # Rows arrive as arrays once checked against the names; the names are not lost, only unneeded.
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
-    rows = ModelRows(n_features, names, _sample_row(path, n_features), _allows_nan(model))
+    sample_row = _sample_row(path, n_features)
+    rows = ModelRows(n_features, names, sample_row, _allows_nan(model))
+    AMLOCAL_BATCH_ONLY = {"method": RowExactMethods(model, sample_row, n_features)}
     run = input_schema("data", rows)(input_schema("method", MethodName(available), optional=True)(
         output_schema(StandardPythonParameterType({"predict": [0]}))(_answer)))
 

@@ -12,6 +12,9 @@ except ImportError:  # another server (Azure's): a ValueError, which it answers 
     BadInput = None
 
 MODEL_FILE = "model.joblib"
+# amlocal's scoring server may score the rows of concurrent requests in one run() call: run()
+# answers row by row (Azure's server ignores this name).
+AMLOCAL_BATCH_INPUT = "data"
 model = None
 
 

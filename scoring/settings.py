@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping
 
+from . import BATCHING_VARIABLES
+
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used."""
@@ -64,6 +66,13 @@ class Settings:
                                        _positive_int("SCORING_TIMEOUT_MS"))
     max_request_bytes: int = _setting("MAX_REQUEST_BYTES", 100 * 1024 * 1024,
                                       _positive_int("MAX_REQUEST_BYTES"))
+    # Adaptive micro-batching (scoring/batching.py, keepalive worker): the rows of concurrent
+    # requests already read are scored in one run() call of at most this many rows (1: off),
+    # gathered for at most this many milliseconds. BentoML's max_batch_size / max_latency_ms.
+    max_batch_rows: int = _setting(BATCHING_VARIABLES["max_batch_rows"], 1000,
+                                   _positive_int(BATCHING_VARIABLES["max_batch_rows"]))
+    max_latency_ms: int = _setting(BATCHING_VARIABLES["max_latency_ms"], 10,
+                                   _positive_int(BATCHING_VARIABLES["max_latency_ms"]))
     scoring_keys: tuple[str, ...] = _setting("AMLOCAL_SCORING_KEYS", (), _keys)
     server_version: str = _setting("HTTP_X_MS_SERVER_VERSION", "")
 

@@ -20,6 +20,10 @@ else it is answered 408; one whose client ends the connection half-way is answer
 A response must be taken within the same time, and a connection is closed without waiting for
 the client (the lingering read that keeps the last response from being cut off by a reset is a
 poller entry too). The scoring server speaks plain HTTP/1.1 (TLS ends in front of it, at ACI).
+
+When a pass holds two or more requests, the app's batcher (scoring/batching.py) first scores the
+batchable ones together from their raw bytes; each request is then served as usual and takes its
+slice of the answer. A lone request goes straight through: nothing waits for company.
 """
 from __future__ import annotations
 
@@ -111,6 +115,7 @@ class KeepAliveWorker(gthread.ThreadWorker):
         self.lingering: dict[gthread.TConn, float] = {}    # closing: until when
         self.next_expiry = float("inf")
         self.flush_log: Callable[[], None] = lambda: None
+        self.batcher: Any = None  # scoring/batching.py's Batcher, when the app batches
 
     def init_process(self) -> None:
         self.flush_log = hold_info_lines()
@@ -124,6 +129,7 @@ class KeepAliveWorker(gthread.ThreadWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
+        self.batcher = getattr(self.wsgi, "batcher", None)
         self.wsgi = _response_tweaks(self.wsgi)
 
     # -- reading requests in the event loop -------------------------------------------------
@@ -301,17 +307,29 @@ class KeepAliveWorker(gthread.ThreadWorker):
         wait = 0 if self.ready else max(0.0, min(timeout, self.next_expiry - now))
         super().wait_for_and_dispatch_events(wait)
         # One request per ready connection per pass; a connection with a pipelined request
-        # already buffered goes back to the end of the queue.
-        for _ in range(len(self.ready)):
-            conn = self.ready.popleft()
-            keep = self.handle(conn)  # handle() answers every Exception itself
-            if keep:
-                done: Future = Future()
-                done.set_result(keep)
-                self.finish_request(conn, done)
-            else:
-                self.nr_conns -= 1
-                self._linger(conn)
+        # already buffered goes back to the end of the queue. With two or more, the batcher
+        # first scores the batchable ones together; each is then served with its own slice.
+        batcher = self.batcher if len(self.ready) > 1 else None
+        if batcher is not None:
+            try:
+                batcher.gather([self.requests[conn] for conn in self.ready])
+            except Exception:  # a defect here must not cost the requests: they run alone
+                logger.exception("batching failed; the pass's requests run alone")
+                batcher.clear()
+        try:
+            for _ in range(len(self.ready)):
+                conn = self.ready.popleft()
+                keep = self.handle(conn)  # handle() answers every Exception itself
+                if keep:
+                    done: Future = Future()
+                    done.set_result(keep)
+                    self.finish_request(conn, done)
+                else:
+                    self.nr_conns -= 1
+                    self._linger(conn)
+        finally:
+            if batcher is not None:
+                batcher.clear()
 
     def set_accept_enabled(self, enabled: bool) -> None:
         super().set_accept_enabled(enabled)

@@ -7,6 +7,7 @@ from typing import Mapping
 from flask import Flask
 
 from .auth import init_auth
+from .dashboard import init_dashboard
 from .errors import register_error_handlers
 from .api import register_blueprints
 from .api.jsonio import StrictJSONProvider
@@ -38,4 +39,5 @@ def create_app(test_config: Mapping | None = None, settings: Settings | None = N
     register_error_handlers(app)
     init_auth(app)
     register_blueprints(app)
+    init_dashboard(app)
     return app

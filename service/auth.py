@@ -18,6 +18,8 @@ from .errors import Forbidden, Unauthorized
 from .store import RUN_TOKEN_PREFIX, Store
 
 OPEN_ENDPOINTS = {"health.health"}
+# The dashboard checks a browser session or the same bearer token itself (service/dashboard/).
+OPEN_BLUEPRINTS = {"dashboard"}
 # What a run token may call: the endpoint, and the view argument naming the run it acts on.
 RUN_TOKEN_ROUTES = {
     "runs.show": "run_id",                      # GET   /runs/<id>
@@ -87,7 +89,7 @@ def init_auth(app: Flask) -> None:
     @app.before_request
     def _check_token():
         g.run_scope = None
-        if request.endpoint in OPEN_ENDPOINTS:
+        if request.endpoint in OPEN_ENDPOINTS or request.blueprint in OPEN_BLUEPRINTS:
             return None
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")

@@ -28,6 +28,8 @@ COMPUTE_TYPES = {"local": "Local", "docker": "Local", "aci": "ACI"}
 NO_CODE_FRAMEWORKS = ("Onnx", "ScikitLearn", "TensorFlow", "Multi")
 # We serve only scikit-learn without code; Azure's other no-code frameworks need a score.py here.
 SUPPORTED_NO_CODE = ("ScikitLearn",)
+# The scoring server's micro-batching, per deployment (None: the server's defaults).
+BATCHING_KNOBS = ("max_batch_rows", "max_latency_ms")
 NEED_INFERENCE_CONFIG = "You must provide an InferenceConfig when deploying zero or multiple models."
 
 
@@ -115,6 +117,7 @@ def build_spec(store: Store, models_ids: list[str], inference_config: dict | Non
         "frameworks": {m.id: m.framework for m in models},
         "inference_config": inference_config,
         "worker_count": config.get("worker_count") or 1,
+        **{knob: config.get(knob) for knob in BATCHING_KNOBS},
         "cpu_cores": config.get("cpu_cores") or resources.get("cpu"),
         "memory_gb": config.get("memory_gb") or resources.get("memory_in_gb"),
     }
@@ -189,12 +192,13 @@ def update(store: Store, name: str, body: dict) -> Deployment:
     models = body.get("models", spec["models"])
     config = body["inference_config"] if "inference_config" in body else spec["inference_config"]
     worker_count = body.get("worker_count", spec.get("worker_count") or 1)
+    knobs = {knob: body.get(knob, spec.get(knob)) for knob in BATCHING_KNOBS}
     if "models" in body or "inference_config" in body:
-        new = build_spec(store, models, config, {"worker_count": worker_count,
+        new = build_spec(store, models, config, {"worker_count": worker_count, **knobs,
                                                  "cpu_cores": spec.get("cpu_cores"),
                                                  "memory_gb": spec.get("memory_gb")})
     else:
-        new = {**spec, "worker_count": worker_count}
+        new = {**spec, "worker_count": worker_count, **knobs}
     return store.new_generation(name, new, "updated", auth_enabled=body.get("auth_enabled"))
 
 
@@ -247,6 +251,7 @@ def to_view(dep: Deployment) -> dict[str, Any]:
             "compute_type": COMPUTE_TYPES.get(dep.target, dep.target), "models": dep.models,
             "entry_script": config.get("entry_script"),
             "worker_count": dep.spec.get("worker_count") or 1,
+            **{knob: dep.spec.get(knob) for knob in BATCHING_KNOBS},
             "cpu_cores": dep.spec.get("cpu_cores"), "memory_gb": dep.spec.get("memory_gb"),
             "port": dep.port, "scoring_uri": dep.scoring_uri, "swagger_uri": dep.swagger_uri,
             "auth_enabled": dep.auth_enabled, "error": dep.error, "generation": dep.generation,

@@ -24,6 +24,7 @@ import scoring
 from environments import (BuiltEnv, EnvBuildError, EnvSpec, EnvSpecError, find_built,
                           list_curated, materialise, parse_conda_yaml, parse_pip_requirements,
                           sklearn_scoring_spec)
+from environments.image_files import REQUIREMENTS as REQUIREMENTS_FILE, image_file
 from environments.spec import requirement_name
 from training.executor import STD_LOG, RunPreparationError
 
@@ -259,7 +260,7 @@ def sklearn_version_of(model_version) -> str | None:
 
 
 SCORING_ROOT = Path(scoring.__file__).resolve().parent.parent  # holds the scoring package
-REQUIREMENTS = SCORING_ROOT / "docker" / "scoring-requirements.txt"
+REQUIREMENTS = image_file(REQUIREMENTS_FILE)  # docker/'s list, or the wheel's copy
 
 
 class ScoringEnvironmentError(RuntimeError):

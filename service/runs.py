@@ -20,6 +20,7 @@ from training import snapshot as snapshots
 from training.beneath import TooLarge, open_regular, relative_parts, write_beneath
 from training.streams import is_valid_event
 
+from .computes import resolve_compute
 from .environments import resolve_environment
 from .errors import BadRequest, Conflict, InsufficientStorage, NotFound, PayloadTooLarge
 from .store import CHILD_KIND, Run, Store, Workspace, space
@@ -33,6 +34,7 @@ LOG_FILE = "user_logs/std_log.txt"
 HIDDEN = {".amlocal", "wd"}
 LIVE = ("outputs", "logs")  # while a run goes these still sit in wd/
 CHILD_RUN_ID = r"[a-zA-Z0-9][\w\-.]{0,255}"
+INTERACTIVE_KIND = "interactive"  # experiment.start_logging(): no script, ended by its caller
 
 
 @dataclass(frozen=True)
@@ -107,10 +109,11 @@ def submit_run(store: Store, ws: Workspace, experiment: str, config: dict,
     environment = config["environment"]
     if environment is not None:
         environment = resolve_environment(store, environment)
+    compute = resolve_compute(store, config.get("compute_target"))
     snap = store_snapshot(ws, snapshot_stream, max_bytes, config["script"])
     return store.create_run(experiment, config["script"], config["arguments"], snap.sha256,
                             environment=environment, tags=config["tags"],
-                            timeout_s=config["timeout_s"])
+                            timeout_s=config["timeout_s"], compute=compute)
 
 
 # -- a run's files -----------------------------------------------------------------------------
@@ -180,7 +183,8 @@ def _require_open(run: Run, what: str) -> None:
 
 KIND_VALUES = {"scalar": "a number, string, boolean or null (run.log)",
                "list": "a list (run.log_list)", "row": "an object {column: value} (run.log_row)",
-               "table": "an object {column: [values]} (run.log_table)"}
+               "table": "an object {column: [values]} (run.log_table)",
+               "image": "the image file's aml:// location, a string (run.log_image)"}
 
 
 def log_metrics(store: Store, run_id: str, metrics: list[dict]) -> int:
@@ -191,8 +195,10 @@ def log_metrics(store: Store, run_id: str, metrics: list[dict]) -> int:
         event = {"type": "metric", "name": metric["name"], "kind": metric["kind"],
                  "value": metric.get("value"), "step": metric.get("step"),
                  "description": metric.get("description") or ""}
-        scalar = not isinstance(event["value"], (list, dict))
-        if not is_valid_event(event) or (event["kind"] == "scalar") != scalar:
+        value = event["value"]
+        shaped = {"scalar": not isinstance(value, (list, dict)),
+                  "image": isinstance(value, str)}.get(event["kind"], True)
+        if not is_valid_event(event) or not shaped:
             raise BadRequest(f"Invalid field 'metrics.{i}.value': a {event['kind']} metric takes "
                              f"{KIND_VALUES[event['kind']]}.", field=f"metrics.{i}.value")
         events.append(event)
@@ -236,30 +242,60 @@ def save_run_file(store: Store, ws: Workspace, run_id: str, name: str, stream: I
 
 def create_child_run(store: Store, parent_id: str, name: str | None = None,
                      run_id: str | None = None, tags: dict | None = None) -> Run:
-    """Azure's run.child_run(name, run_id): a Running run under the parent, with no process of
-    its own; it ends through set_child_status, or with its parent."""
+    """Azure's run.child_run(name, run_id): a Running run `<parent>_<n>` under the parent, with
+    no process of its own; it ends through set_run_status, or with its parent."""
     parent = store.get_run(parent_id)
     _require_open(parent, "child runs can be created")
     if run_id is not None and not re.fullmatch(CHILD_RUN_ID, run_id):
         raise BadRequest("Invalid field 'run_id': letters, digits, '_', '-' and '.', starting "
                          "with a letter or digit, at most 256 characters.", field="run_id")
-    child_id = run_id or f"{parent.id}_{uuid.uuid4().hex[:8]}"
-    try:
-        store.create_run(parent.experiment, parent.script, [], parent.snapshot_sha256,
-                         tags=tags or {}, parent_id=parent.id, kind=CHILD_KIND, run_id=child_id,
-                         queued=False, properties={"display_name": name} if name else None)
-    except sqlite3.IntegrityError as err:  # the id is taken
-        raise Conflict(f"Run {child_id!r} already exists.", field="run_id") from err
+    number = len(store.list_runs(parent_id=parent.id, limit=1_000_000))
+    while True:
+        child_id = run_id or f"{parent.id}_{number}"
+        try:
+            store.create_run(parent.experiment, parent.script, [], parent.snapshot_sha256,
+                             tags=tags or {}, parent_id=parent.id, kind=CHILD_KIND,
+                             run_id=child_id, queued=False,
+                             properties={"display_name": name} if name else None)
+            break
+        except sqlite3.IntegrityError as err:  # the id is taken
+            if run_id is not None:
+                raise Conflict(f"Run {child_id!r} already exists.", field="run_id") from err
+            number += 1  # a sibling made at the same moment took this number
     store.set_run_state(child_id, "Running")
     return store.get_run(child_id)
 
 
-def set_child_status(store: Store, run_id: str, status: str, message: str | None = None) -> Run:
-    """End a child run (Azure's child.complete(), fail(), cancel())."""
+def start_interactive_run(store: Store, experiment: str, name: str | None = None,
+                          run_id: str | None = None, tags: dict | None = None) -> Run:
+    """Azure's experiment.start_logging(): a Running run with no script and no process; its
+    caller logs to it and ends it (run.complete(), fail(), cancel()) through set_run_status."""
+    check_experiment_name(experiment)
+    if run_id is not None and not re.fullmatch(CHILD_RUN_ID, run_id):
+        raise BadRequest("Invalid field 'run_id': letters, digits, '_', '-' and '.', starting "
+                         "with a letter or digit, at most 256 characters.", field="run_id")
+    try:
+        run = store.create_run(experiment, "", [], "", tags=tags or {}, kind=INTERACTIVE_KIND,
+                               run_id=run_id, queued=False,
+                               properties={"display_name": name} if name else None)
+    except sqlite3.IntegrityError as err:
+        raise Conflict(f"Run {run_id!r} already exists.", field="run_id") from err
+    store.set_run_state(run.id, "Running")
+    return store.get_run(run.id)
+
+
+def set_run_status(store: Store, run_id: str, status: str, message: str | None = None,
+                   code: str | None = None) -> Run:
+    """A script ends one of its child runs (child.complete(), fail(), cancel()), or asks for its
+    own run's final status, which the end of its process applies."""
     run = store.get_run(run_id)
-    if run.kind != CHILD_KIND:
-        raise Conflict(f"Run {run_id!r} is a {run.kind} run: the agent ends it. Only a child run "
-                       "made with POST /runs/<parent>/children is ended this way.", field="run_id")
     _require_open(run, "its status can be set")
-    error = None if status == "Completed" else {"message": message or f"Run was {status.lower()}"}
-    return store.finish_run(run_id, status, error)
+    error = None if status == "Completed" else {
+        "message": message or f"Run was {status.lower()}", "code": code or "UserError"}
+    if run.kind in (CHILD_KIND, INTERACTIVE_KIND):
+        return store.finish_run(run_id, status, error)
+    if run.kind != "script":
+        raise Conflict(f"Run {run_id!r} is a {run.kind} run: amlocal ends it.", field="run_id")
+    if status == "Canceled":
+        return store.request_cancel(run_id)
+    return store.request_status(run_id, status, error)

@@ -10,6 +10,7 @@ from typing import IO
 from training.sweeps import (ChildRun, SweepConfig, SweepConfigError, best_child, best_value,
                              build_sampler, parse_sweep_config, sort_children)
 
+from .computes import resolve_compute
 from .environments import resolve_environment
 from .errors import BadRequest, NotFound
 from .runs import check_experiment_name, store_snapshot
@@ -43,11 +44,12 @@ def submit_sweep(store: Store, ws: Workspace, experiment: str, body: dict,
     environment = body["environment"]
     if environment is not None:
         environment = resolve_environment(store, environment)
+    compute = resolve_compute(store, body.get("compute_target"))
     snap = store_snapshot(ws, snapshot_stream, max_bytes, body["script"])
     parent = store.create_sweep(experiment, f"HD_{uuid.uuid4()}", body["script"],
                                 body["arguments"], snap.sha256, config, notes,
                                 environment=environment, tags=body["tags"],
-                                timeout_s=body["timeout_s"])
+                                timeout_s=body["timeout_s"], compute=compute)
     return parent, {"config": config, "notes": notes}
 
 

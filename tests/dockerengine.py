@@ -5,6 +5,8 @@ prepared the fixture FAILS the test rather than skipping it: CI must not go gree
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
 from dataclasses import dataclass
@@ -67,12 +69,6 @@ def _stop_pidfile(pidfile: Path) -> None:
         subprocess.run(["bash", str(STOP), str(pidfile)], check=True, timeout=120)
 
 
-def stop_engine(engine: Engine) -> None:
-    """Stop the dockerd this session started (by its PID), and nothing else."""
-    if engine.pidfile is not None:
-        _stop_pidfile(engine.pidfile)
-
-
 def _lease_dir() -> Path:
     """Where sessions using an engine leave a file named after their PID (see docker_engine)."""
     return Path(os.environ.get("AMLOCAL_STATE_DIR", "/var/run/amlocal")) / "engine-leases"
@@ -82,7 +78,9 @@ def _other_live_leases(lease_dir: Path) -> list[int]:
     """PIDs of other live sessions holding a lease on the engine; stale files are dropped."""
     others = []
     for lease in lease_dir.glob("*"):
-        pid = int(lease.name) if lease.name.isdigit() else -1
+        if not lease.name.isdigit():  # the STARTED record
+            continue
+        pid = int(lease.name)
         if pid == os.getpid():
             continue
         if pid > 0 and Path(f"/proc/{pid}").exists():
@@ -95,8 +93,9 @@ def _other_live_leases(lease_dir: Path) -> list[int]:
 @pytest.fixture(scope="session")
 def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """An answering Docker engine and local base image for the whole session; fails if none."""
-    # Several test sessions may share one engine on a machine: each holds a lease, and the one
-    # that started dockerd leaves it running while another session still holds a lease.
+    # Several test sessions may share one engine on a machine (the suite's two xdist workers, or
+    # other runs): each holds a lease. The session that started dockerd records its pidfile in
+    # STARTED; the last session to leave stops that dockerd, whichever session it is.
     lease_dir = _lease_dir()
     lease_dir.mkdir(parents=True, exist_ok=True)
     lease = lease_dir / str(os.getpid())
@@ -107,11 +106,34 @@ def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
             engine = prepare_engine(pidfile)
         except EngineUnavailable as err:
             pytest.fail(f"no Docker engine: {err}", pytrace=False)
+        if engine.pidfile is not None:
+            (lease_dir / STARTED).write_text(str(engine.pidfile), encoding="utf-8")
         yield engine
     finally:
+        _leave(lease_dir, lease)
+
+
+STARTED = "started-by"  # in the lease folder: the pidfile of the dockerd a test session started
+
+
+def _leave(lease_dir: Path, lease: Path) -> None:
+    """Drop this session's lease; the last session out stops the dockerd a session started."""
+    with _lease_lock(lease_dir):
         lease.unlink(missing_ok=True)
-    others = _other_live_leases(lease_dir)
-    if others and engine.pidfile is not None:
-        print(f"\ndockerengine: leaving dockerd {engine.started_pid} running for sessions {others}")
-        return
-    stop_engine(engine)
+        others = _other_live_leases(lease_dir)
+        record = lease_dir / STARTED
+        if not record.exists():
+            return
+        if others:
+            print(f"\ndockerengine: leaving dockerd running for sessions {others}")
+            return
+        _stop_pidfile(Path(record.read_text(encoding="utf-8").strip()))
+        record.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _lease_lock(lease_dir: Path) -> Iterator[None]:
+    """One session at a time decides whether it is the last one out."""
+    with open(lease_dir / ".lock", "w", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

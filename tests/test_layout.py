@@ -9,13 +9,13 @@ import pytest
 
 from tests.conftest import REPO
 
-PACKAGES = ("service", "training", "scoring", "environments")
+PACKAGES = ("service", "training", "scoring", "environments", "amlocal")
 
 # Each room, and the rooms it may import (its own room is always allowed). A module belongs to
 # the longest room name that prefixes it. `service.domain` stands for the resource modules at
 # service/'s root.
 DOMAIN = ("service.runs", "service.models", "service.deployments", "service.environments",
-          "service.sweeps")
+          "service.sweeps", "service.containertests", "service.computes")
 BASE = ("service.errors", "service.settings")
 RULES: dict[str, tuple[str, ...]] = {
     "service": (),  # the package itself (empty)
@@ -32,8 +32,13 @@ RULES: dict[str, tuple[str, ...]] = {
     "service.api": (*BASE, *DOMAIN, "service.store", "service.introspect", "training",
                     "service.auth"),
     "service.agent": (*BASE, *DOMAIN, "service.store", "service.targets", "training"),
-    "service.cli": ("service.settings", "service.store.workspace", "service.serve", "training"),
-    "service.app": (*BASE, "service.api", "service.auth", "service.store"),
+    "service.cli": ("service.settings", "service.store.workspace", "service.serve", "training",
+                    "amlocal.client"),
+    # amlocal: the client package a notebook installs (the CLI's HTTP client, amlocal.azureml)
+    "amlocal": (),
+    # service.dashboard: the web pages, over the same domain and store the API views use
+    "service.dashboard": (*BASE, *DOMAIN, "service.store", "training"),
+    "service.app": (*BASE, "service.api", "service.auth", "service.store", "service.dashboard"),
     "service.wsgi": ("service.app",),
     # service.store: a run-scoped token is resolved (by its sha256) and checked in the store
     "service.auth": ("service.errors", "service.store"),
@@ -152,3 +157,4 @@ def test_the_rules_can_fail():
     assert not allowed("service.store.runs", "service.api")
     assert not allowed("scoring.server", "service.errors")
     assert not allowed("service.cli.client", "service.store.runs")
+    assert not allowed("amlocal.azureml.core.run", "service.settings")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from training.sandbox import Sandbox, interpreter_paths
+from training.failure import reason as failure_reason
 from training.snapshot import SnapshotError, extract, remove_tree
 from training.streams import OutputPump, EventTail
 from training.supervise import signal_tree
@@ -348,13 +349,6 @@ def _noted(result: RunResult, note: str | None, stderr_tail: list[str]) -> RunRe
 
 
 def _exit_message(code: int | None, stderr_tail: list[str]) -> str:
-    """The last non-empty stderr line (`ValueError: boom`), else what the exit code says."""
-    for line in reversed(stderr_tail):
-        if line.strip():
-            return line.strip()
-    if code is not None and code < 0:
-        try:
-            return f"Process was killed by signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"Process was killed by signal {-code}"
-    return f"Process exited with code {code}"
+    """The exception line of the last traceback in stderr (`ValueError: boom`), else the last
+    non-empty line, else what the exit code says."""
+    return failure_reason(stderr_tail, code)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-SCALAR_KINDS = ("scalar", "list")
+SCALAR_KINDS = ("scalar", "list", "image")  # an image metric's value is its aml:// location
 TABLE_KINDS = ("row", "table")
 
 

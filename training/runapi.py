@@ -29,7 +29,7 @@ class RunApiError(Exception):
     def __init__(self, status: int, body: Any):
         message = body.get("error", {}).get("message") if isinstance(body, dict) else body
         super().__init__(f"{status}: {message}")
-        self.status, self.body = status, body
+        self.status, self.body, self.message = status, body, message
 
 
 class RunApi:
@@ -50,8 +50,8 @@ class RunApi:
                    env["AZUREML_RUN_ID"])
 
     def request(self, method: str, path: str, body: Any = None, data: bytes | None = None,
-                content_type: str = "application/json") -> Any:
-        """One call; the answer's JSON (or text). RunApiError for a 4xx or 5xx."""
+                content_type: str = "application/json", raw: bool = False) -> Any:
+        """One call; the answer's JSON (or text; bytes with `raw`). RunApiError for a 4xx/5xx."""
         if body is not None:
             data = json.dumps(body).encode()
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -61,7 +61,8 @@ class RunApi:
                                      headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=TIMEOUT_S) as resp:
-                return _decode(resp.read())
+                payload = resp.read()
+                return payload if raw else _decode(payload)
         except urllib.error.HTTPError as err:
             raise RunApiError(err.code, _decode(err.read())) from None
 
@@ -77,14 +78,17 @@ class RunApi:
         return self.request("GET", self._run(run_id) + "/metrics")["metrics"]
 
     def log(self, name: str, value: Any, kind: str = "scalar", step: int | None = None,
-            run_id: str | None = None) -> None:
-        """Log one value (kind: scalar, list, row or table)."""
+            run_id: str | None = None, description: str = "") -> None:
+        """Log one value (kind: scalar, list, row, table or image)."""
         self.request("POST", self._run(run_id) + "/metrics",
-                     {"metrics": [{"name": name, "kind": kind, "value": value, "step": step}]})
+                     {"metrics": [{"name": name, "kind": kind, "value": value, "step": step,
+                                   "description": description}]})
 
-    def set_tags(self, tags: dict[str, str | None], run_id: str | None = None) -> dict:
-        """Merge tags into the run's."""
-        return self.request("PATCH", self._run(run_id) + "/tags", {"add": tags, "remove": []})
+    def set_tags(self, tags: dict[str, str | None], run_id: str | None = None,
+                 remove: list[str] | None = None) -> dict:
+        """Merge tags into the run's (and remove some)."""
+        return self.request("PATCH", self._run(run_id) + "/tags",
+                            {"add": tags, "remove": list(remove or [])})
 
     def add_properties(self, properties: dict[str, str], run_id: str | None = None) -> dict:
         """Add properties (add-only)."""
@@ -95,17 +99,33 @@ class RunApi:
         path = self._run(run_id) + "/files/" + urllib.parse.quote(name)
         return self.request("PUT", path, data=data, content_type="application/octet-stream")
 
-    def create_child(self, name: str | None = None, run_id: str | None = None,
-                     tags: dict[str, str] | None = None) -> dict:
-        """A child run of this run, Running at once (run.child_run)."""
-        return self.request("POST", self._run(None) + "/children",
-                            {"name": name, "run_id": run_id, "tags": tags or {}})
+    def list_files(self, run_id: str | None = None) -> list[dict]:
+        """The run's files: [{path, size}]."""
+        return self.request("GET", self._run(run_id) + "/files")["files"]
+
+    def download(self, name: str, run_id: str | None = None) -> bytes:
+        """The bytes of the run's file `name`."""
+        path = self._run(run_id) + "/files/" + urllib.parse.quote(name)
+        return self.request("GET", path, raw=True)
+
+    def create_child(self, name: str | None = None, child_id: str | None = None,
+                     tags: dict[str, str] | None = None, run_id: str | None = None) -> dict:
+        """A child run of `run_id` (default: this run), Running at once (run.child_run)."""
+        return self.request("POST", self._run(run_id) + "/children",
+                            {"name": name, "run_id": child_id, "tags": tags or {}})
+
+    def set_status(self, status: str, message: str | None = None, run_id: str | None = None,
+                   code: str | None = None) -> dict:
+        """End a child run, or ask for this run's final status: Completed, Failed, Canceled."""
+        body = {"status": status, "message": message}
+        if code is not None:
+            body["code"] = code
+        return self.request("POST", self._run(run_id) + "/status", body)
 
     def complete_child(self, child_id: str, status: str = "Completed",
                        message: str | None = None) -> dict:
         """End a child run: Completed, Failed or Canceled."""
-        return self.request("POST", self._run(child_id) + "/status",
-                            {"status": status, "message": message})
+        return self.set_status(status, message, run_id=child_id)
 
     def list_children(self, run_id: str | None = None) -> list[dict]:
         """The run's children."""

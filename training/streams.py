@@ -98,7 +98,7 @@ class OutputPump:
             return list(self._tail)
 
 
-METRIC_KINDS = ("scalar", "list", "row", "table")
+METRIC_KINDS = ("scalar", "list", "row", "table", "image")
 FINAL_STATUSES = ("Completed", "Failed", "Canceled")
 
 
@@ -115,7 +115,8 @@ def is_valid_event(event: Any) -> bool:
         return (isinstance(event.get("name"), str) and bool(event["name"])
                 and event.get("kind") in METRIC_KINDS
                 and (event["kind"] not in ("row", "table") or isinstance(event.get("value"), dict))
-                and (event["kind"] != "list" or isinstance(event.get("value"), list)))
+                and (event["kind"] != "list" or isinstance(event.get("value"), list))
+                and (event["kind"] != "image" or isinstance(event.get("value"), str)))
     if kind == "tags":
         return isinstance(event.get("tags"), dict) and isinstance(event.get("removed", []), list)
     if kind == "properties":

@@ -21,6 +21,8 @@ from training.supervise import signal_tree
 from ..environments import prepare_run
 from ..settings import Settings, load_settings
 from ..store import Run, Store, Workspace, init_workspace
+from .ray_jobs import RayJobQueue
+from .container_tests import ContainerTestQueue
 from .reconciler import DeploymentReconciler
 from .sweeps import SweepController
 
@@ -163,10 +165,13 @@ class Agent:
         else:
             log.info(how)
         self.runs = RunQueue(self.store, self.ws, settings, sandbox=self.sandbox)
+        self.ray = RayJobQueue(self.store, self.ws, settings)  # runs on a Ray compute target
         # sweeps first: a child created in this tick is claimed by the run queue in the same tick
         self.loops: list[Loop] = loops if loops is not None else [
-            SweepController(self.store, self.ws, settings), self.runs,
-            DeploymentReconciler(self.store, self.ws, settings, sandbox=self.sandbox)]
+            SweepController(self.store, self.ws, settings, slots=self.ray.slots), self.runs,
+            self.ray,
+            DeploymentReconciler(self.store, self.ws, settings, sandbox=self.sandbox),
+            ContainerTestQueue(self.store, self.ws, settings)]
         self.stopping = threading.Event()
         self._lock_file = None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from training.sweeps import (Policy, Sampler, SweepConfig, Trial, build_policy, build_sampler,
                              child_arguments, parse_sweep_config)
@@ -41,8 +41,11 @@ def parse_time(text: str) -> datetime:
 class SweepController:
     """One agent loop: tick() drives every sweep that has not ended."""
 
-    def __init__(self, store: Store, ws: Any, settings: Any):
+    def __init__(self, store: Store, ws: Any, settings: Any,
+                 slots: Callable[[str], int] | None = None):
         self.store, self.ws, self.settings = store, ws, settings
+        # runs at once on a compute target: the local agent's slots, a cluster's CPUs
+        self.slots = slots or (lambda compute: settings.max_concurrent_runs)
         self.plans: dict[str, Plan] = {}
 
     def tick(self) -> None:
@@ -126,7 +129,7 @@ class SweepController:
     def launch(self, parent: Run, plan: Plan, children: list[Run]) -> list[Run]:
         """Start children while fewer than the concurrency limit are unfinished."""
         config = plan.config
-        limit = min(config.max_concurrent_runs, self.settings.max_concurrent_runs)
+        limit = min(config.max_concurrent_runs, self.slots(parent.compute))
         unfinished = sum(not c.is_terminal for c in children)
         values: dict[str, list[float]] | None = None
         children = list(children)

@@ -6,9 +6,9 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Every resource's blueprint."""
-    from . import (deployments, environments, health, models, run_files, run_tracking, runs,
-                   sweeps)
+    from . import (computes, container_tests, deployments, environments, health, models,
+                   run_files, run_tracking, runs, sweeps)
 
     for module in (health, run_files, run_tracking, runs, models, deployments, environments,
-                   sweeps):
+                   sweeps, computes, container_tests):
         app.register_blueprint(module.bp)

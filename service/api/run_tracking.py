@@ -5,7 +5,7 @@ its own run and its children); the workspace's token may call them too.
 """
 from flask import Blueprint, request
 
-from ..runs import create_child_run, save_run_file, set_child_status
+from ..runs import create_child_run, save_run_file, set_run_status
 from ..runs import log_metrics as log_run_metrics
 from .context import json_body, settings, store, workspace
 from .openapi import doc, load
@@ -53,8 +53,10 @@ def create_child(run_id: str):
 
 
 @bp.post("/runs/<run_id>/status")
-@doc("End a child run: Completed, Failed or Canceled (child.complete(), fail(), cancel()).",
+@doc("End a child run (child.complete(), fail(), cancel()), or, for a script's own run, ask for "
+     "its final status: the end of its process applies it.",
      body=ChildStatusSchema, response=RunSchema, errors=(400, 403, 404, 409))
 def set_status(run_id: str):
-    body = load(ChildStatusSchema(), json_body("{status, message?}"))
-    return RUN.dump(set_child_status(store(), run_id, body["status"], body["message"]))
+    body = load(ChildStatusSchema(), json_body("{status, message?, code?}"))
+    return RUN.dump(set_run_status(store(), run_id, body["status"], body["message"],
+                                   body["code"]))

@@ -1,10 +1,11 @@
 """Experiments and runs: submit, list, show, cancel, tags."""
 from flask import Blueprint, request
 
-from ..runs import check_experiment_name, submit_run
+from ..runs import check_experiment_name, start_interactive_run, submit_run
 from ..sweeps import sweep_summary
 from .context import config_part, json_body, parse_pairs, settings, store, workspace
 from .openapi import doc, load
+from .schemas.run_tracking import ChildRunCreateSchema
 from .schemas.runs import (ExperimentSchema, RunConfigSchema, RunListQuerySchema, RunSchema,
                            TagsUpdateSchema)
 
@@ -29,6 +30,16 @@ def submit(experiment: str):
     upload = request.files.get("snapshot")
     run = submit_run(store(), workspace(), experiment, config, upload.stream if upload else None,
                      settings().max_upload_bytes)
+    return RUN.dump(run), 201
+
+
+@bp.post("/experiments/<experiment>/interactive-runs")
+@doc("Start an interactive run (experiment.start_logging()): Running at once, no script; log to "
+     "it and end it with POST /runs/<id>/status.", body=ChildRunCreateSchema,
+     response=RunSchema, status=201, errors=(400, 409))
+def start_logging(experiment: str):
+    body = load(ChildRunCreateSchema(), json_body("{name?, run_id?, tags?}"))
+    run = start_interactive_run(store(), experiment, body["name"], body["run_id"], body["tags"])
     return RUN.dump(run), 201
 
 

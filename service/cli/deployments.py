@@ -48,6 +48,9 @@ def report(client: Client, dep: dict, wait: bool, as_json: bool) -> None:
 @click.option("--auth", is_flag=True, help="require a key (primary/secondary)")
 @click.option("--port", type=int)
 @click.option("--workers", type=int, help="scoring worker processes (default 1)")
+@click.option("--max-batch-rows", type=int,
+              help="rows of concurrent requests scored in one call (default 1000; 1: no batching)")
+@click.option("--max-latency-ms", type=int, help="time a batch may take to gather (default 10)")
 @click.option("--cpu", type=float, help="cpu cores (default: the model's resources)")
 @click.option("--memory-gb", type=float)
 @click.option("--overwrite", is_flag=True)
@@ -56,11 +59,13 @@ def report(client: Client, dep: dict, wait: bool, as_json: bool) -> None:
 @json_option
 def deploy(name: str, models: tuple[str, ...], target: str, entry_script: str | None,
            source_dir: Path, run_id: str | None, environment: str | None, auth: bool, port: int | None,
-           workers: int | None, cpu: float | None, memory_gb: float | None, overwrite: bool,
+           workers: int | None, max_batch_rows: int | None, max_latency_ms: int | None,
+           cpu: float | None, memory_gb: float | None, overwrite: bool,
            dry_run: bool, no_wait: bool, as_json: bool) -> None:
     config: dict[str, Any] = {"target": target, "auth_enabled": auth}
     for key, value in (("port", port), ("worker_count", workers), ("cpu_cores", cpu),
-                       ("memory_gb", memory_gb)):
+                       ("memory_gb", memory_gb), ("max_batch_rows", max_batch_rows),
+                       ("max_latency_ms", max_latency_ms)):
         if value is not None:
             config[key] = value
     body: dict[str, Any] = {"name": name, "models": list(models), "deployment_config": config,

@@ -15,6 +15,8 @@ from service.serve import serve as serve_forever
 from service.settings import SettingsError, load_settings
 
 from .client import ClientError
+from .computes import computes
+from .container import container
 from .deployments import deploy, deployments, score
 from .environments import environments
 from .models import models
@@ -66,7 +68,8 @@ def quickstart(workspace: Path | None, port: int | None, keep_running: bool) -> 
         raise CommandError(str(err)) from err
 
 
-for command in (runs, models, deploy, deployments, score, environments, sweeps):
+for command in (runs, models, deploy, deployments, score, environments, sweeps, computes,
+                container):
     cli.add_command(command)
 
 

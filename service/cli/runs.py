@@ -27,14 +27,15 @@ def runs() -> None:
 @click.option("--environment", metavar="NAME[:VERSION]", help="a registered environment")
 @click.option("--tag", "tags", type=KEY_VALUE, multiple=True, help="a tag (repeatable)")
 @click.option("--timeout", type=float, help="fail the run after this many seconds")
+@click.option("--compute", help="a compute target (amlocal compute list; default local)")
 @click.option("--wait", is_flag=True, help="stream the log; exit 1 unless Completed")
 @json_option
 def submit(source_dir: Path, script: str, arguments: tuple[str, ...], experiment: str,
            environment: str | None, tags: tuple[tuple[str, str], ...], timeout: float | None,
-           wait: bool, as_json: bool) -> None:
+           compute: str | None, wait: bool, as_json: bool) -> None:
     client = Client()
     run = client.submit_source(source_dir, script, experiment, list(arguments), dict(tags),
-                               environment, timeout)
+                               environment, timeout, compute)
     if wait:
         run = client.wait_for_run(run, out=sys.stderr if as_json else sys.stdout)
     if as_json:

@@ -70,6 +70,7 @@ def sweep_config(script: str, arguments: list[str], params: list[str], metric: s
 @click.option("--environment", metavar="NAME[:VERSION]", help="a registered environment")
 @click.option("--tag", "tags", type=KEY_VALUE, multiple=True, help="(repeatable)")
 @click.option("--timeout", type=float, help="fail each child after this many seconds")
+@click.option("--compute", help="run the children on this compute target (default local)")
 @click.option("--wait", is_flag=True,
               help="show the children live; end with the best run; exit 1 unless Completed")
 @json_option
@@ -77,10 +78,12 @@ def submit(source_dir: Path, script: str, arguments: tuple[str, ...], params: tu
            metric: str, goal: str, max_runs: int, concurrency: int | None,
            max_duration: int | None, sampling: str, policy: str | None, seed: int | None,
            experiment: str, environment: str | None, tags: tuple[tuple[str, str], ...],
-           timeout: float | None, wait: bool, as_json: bool) -> None:
+           timeout: float | None, compute: str | None, wait: bool, as_json: bool) -> None:
     config = sweep_config(script, list(arguments), list(params), metric, goal, max_runs,
                           sampling, seed, concurrency, max_duration, environment, timeout,
                           policy, dict(tags))
+    if compute:
+        config["compute_target"] = compute
     client = Client()
     parent = client.submit_sweep(source_dir, experiment, config)
     for note in parent.get("sweep", {}).get("notes", []):

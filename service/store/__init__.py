@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .base import iso, parse_version, utc_now
+from .computes import ComputeStore
 from .deployments import DeploymentStore
 from .environments import EnvironmentStore
 from .models import ModelStore
@@ -13,5 +14,6 @@ from .workspace import Workspace, init_workspace, load_or_create_token
 __all__ = ["Store", "Run", "Workspace", "init_workspace", "load_or_create_token", "ACTIVE", "CHILD_KIND", "PENDING", "TERMINAL", "RUN_TOKEN_PREFIX", "iso", "parse_version", "utc_now"]
 
 
-class Store(RunStore, RunTokenStore, ModelStore, DeploymentStore, EnvironmentStore, SweepStore):
+class Store(RunStore, RunTokenStore, ModelStore, DeploymentStore, EnvironmentStore, SweepStore,
+            ComputeStore):
     """Every verb of the store (one mixin per resource)."""

@@ -39,6 +39,8 @@ class Run:
     cancel_requested: bool
     parent_id: str | None = None
     kind: str = "script"
+    compute: str = "local"  # the compute target it executes on (issue 17)
+    requested_status: dict | None = None  # {"status", "error"} the script asked for over HTTP
 
     @property
     def is_terminal(self) -> bool:
@@ -54,7 +56,8 @@ def _run_from_row(row) -> Run:
                start_time=row["start_time"], end_time=row["end_time"],
                status_times=loads(row["status_times"], {}), error=loads(row["error"]),
                pid=row["pid"], cancel_requested=bool(row["cancel_requested"]),
-               parent_id=row["parent_id"], kind=row["kind"])
+               parent_id=row["parent_id"], kind=row["kind"], compute=row["compute"],
+               requested_status=loads(row["requested_status"]))
 
 
 def new_run_id(experiment: str) -> str:
@@ -69,7 +72,7 @@ class RunStore(StoreBase):
                    *, environment: Any = None, tags: dict | None = None,
                    timeout_s: float | None = None, parent_id: str | None = None,
                    kind: str = "script", run_id: str | None = None, queued: bool = True,
-                   properties: dict | None = None) -> Run:
+                   properties: dict | None = None, compute: str = "local") -> Run:
         """Create a run (NotStarted, then Queued unless told otherwise) in one transaction."""
         now = self.now()
         run_id = run_id or new_run_id(experiment)
@@ -82,11 +85,11 @@ class RunStore(StoreBase):
             conn.execute(
                 "INSERT INTO runs (id, experiment, parent_id, kind, status, script, arguments, "
                 "environment, tags, properties, snapshot_sha256, timeout_s, status_times, "
-                "created_time) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "created_time, compute) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, experiment, parent_id, kind, "Queued" if queued else "NotStarted", script,
                  dumps(arguments), None if environment is None else dumps(environment),
                  dumps(tags or {}), dumps(properties or {}), snapshot_sha256, timeout_s,
-                 dumps(times), now))
+                 dumps(times), now, compute))
         return self.get_run(run_id)
 
     def get_run(self, run_id: str) -> Run:
@@ -137,12 +140,14 @@ class RunStore(StoreBase):
                 return exp
         raise NotFound(f"Experiment {name!r} not found.", field="experiment")
 
-    def claim_next_run(self, kinds: tuple[str, ...] = ("script",)) -> Run | None:
-        """Atomically move the oldest Queued run to Preparing and return it."""
+    def claim_next_run(self, kinds: tuple[str, ...] = ("script",),
+                       compute: str = "local") -> Run | None:
+        """Atomically move the oldest Queued run on `compute` to Preparing and return it."""
         marks = ",".join("?" * len(kinds))
         with self.transaction() as conn:
             row = conn.execute(f"SELECT id, status_times FROM runs WHERE status = 'Queued' AND "
-                               f"kind IN ({marks}) ORDER BY seq LIMIT 1", kinds).fetchone()
+                               f"kind IN ({marks}) AND compute = ? ORDER BY seq LIMIT 1",
+                               (*kinds, compute)).fetchone()
             if row is None:
                 return None
             self._set_state(conn, row["id"], "Preparing", loads(row["status_times"], {}))
@@ -246,6 +251,13 @@ class RunStore(StoreBase):
             conn.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
         if run.status in PENDING:
             return self.finish_run(run_id, "Canceled", {"message": "Canceled before it started."})
+        return self.get_run(run_id)
+
+    def request_status(self, run_id: str, status: str, error: dict | None = None) -> Run:
+        """Keep the final status a running script asked for; its process's end applies it."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE runs SET requested_status = ? WHERE id = ?",
+                         (dumps({"status": status, "error": error}), run_id))
         return self.get_run(run_id)
 
     def is_cancel_requested(self, run_id: str) -> bool:

@@ -46,11 +46,12 @@ class SweepStore(StoreBase):
     def create_sweep(self, experiment: str, run_id: str, script: str, arguments: list[str],
                      snapshot_sha256: str, config: dict, notes: list[str], *,
                      environment: Any = None, tags: dict | None = None,
-                     timeout_s: float | None = None) -> Any:
+                     timeout_s: float | None = None, compute: str = "local") -> Any:
         """Create the parent run, then its config row, and only then queue it for the agent."""
         parent = self.create_run(experiment, script, arguments, snapshot_sha256,  # type: ignore[attr-defined]
                                  environment=environment, tags=tags, timeout_s=timeout_s,
-                                 kind=SWEEP_KIND, run_id=run_id, queued=False)
+                                 kind=SWEEP_KIND, run_id=run_id, queued=False,
+                                 compute=compute)
         with self.transaction() as conn:
             conn.execute("INSERT INTO sweeps (run_id, config, notes) VALUES (?, ?, ?)",
                          (run_id, dumps(config), dumps(notes)))
@@ -103,7 +104,7 @@ class SweepStore(StoreBase):
                                 parent.snapshot_sha256, environment=parent.environment,
                                 tags=user_tags(parent.tags), timeout_s=parent.timeout_s,
                                 parent_id=parent.id, run_id=child_id,
-                                properties={HYPERPARAMETERS: encoded})
+                                properties={HYPERPARAMETERS: encoded}, compute=parent.compute)
         self.tag_parent(parent.id, [child])
         return child
 

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from scoring import BATCHING_VARIABLES
+
 from ..environments import ScoringEnvironment
 from ..store.deployments import Deployment
 from ..store.models import ModelVersion
@@ -30,6 +32,11 @@ class StartRequest:
     @property
     def worker_count(self) -> int:
         return self.spec.get("worker_count") or 1
+
+    @property
+    def scoring_env(self) -> dict[str, str]:
+        """The scoring server's variables the spec sets (its micro-batching knobs)."""
+        return {env: str(self.spec[key]) for key, env in BATCHING_VARIABLES.items() if self.spec.get(key)}
 
     @property
     def cpu_cores(self) -> float | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..environments import ScoringEnvironment
 from ..store import Workspace
 from ..store.deployments import Deployment
 from . import StartRequest
@@ -18,19 +19,30 @@ from .health import StartFailed
 from .layout import AppLayout, MODELS_DIR, generation_dir
 from .local import tail
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
 def container_name(name: str, generation: int) -> str:
     """One container per generation, so two can run during a swap."""
     return f"amlocal-{name}-{generation}"
 
 
-def _models_of(layout: AppLayout) -> list[tuple[str, str, Path]]:
+def models_of(layout: AppLayout) -> list[tuple[str, str, Path]]:
     base = layout.app_root / MODELS_DIR
     return [(name_dir.name, version_dir.name, version_dir)
             for name_dir in sorted(p for p in base.iterdir() if p.is_dir())
             for version_dir in sorted(p for p in name_dir.iterdir() if p.is_dir())]
+
+
+def build_layout_image(layout: AppLayout, environment: ScoringEnvironment | None,
+                       base_image: str, repo_root: Path | None = None) -> str:
+    """Build (or reuse: the tag is the content's hash) the image that serves `layout`."""
+    entry = None if layout.source_dir is None else Path(layout.entry_script)
+    requirements = None
+    if environment is not None and environment.spec is not None:
+        # the environment becomes the image's install step
+        requirements = layout.root / "requirements.txt"
+        requirements.write_text("\n".join(environment.requirements()) + "\n")
+    ctx = images.make_context(layout.root / "context", repo_root, models_of(layout), entry,
+                              base_image, source_dir=layout.source_dir, requirements=requirements)
+    return images.build_image(ctx, layout.log_dir / "build.log")
 
 
 class DockerTarget:
@@ -40,26 +52,21 @@ class DockerTarget:
     remote = False
     check_interval_s = 2.0  # each check is a `docker inspect`
 
-    def __init__(self, base_image: str = images.DEFAULT_BASE_IMAGE, repo_root: Path = REPO_ROOT):
+    def __init__(self, base_image: str = images.DEFAULT_BASE_IMAGE,
+                 repo_root: Path | None = None):
+        # repo_root None: scoring/ and the Dockerfile come from the installed amlocal
         self.base_image, self.repo_root = base_image, repo_root
 
     def start(self, request: StartRequest) -> dict[str, Any]:
         """Build or reuse the image, then `docker run` it; returns the runtime facts."""
-        layout, environment = request.layout, request.environment
-        entry = None if layout.source_dir is None else Path(layout.entry_script)
+        layout = request.layout
         try:
-            requirements = None
-            if environment is not None and environment.spec is not None:
-                # the environment becomes the image's install step
-                requirements = layout.root / "requirements.txt"
-                requirements.write_text("\n".join(environment.requirements()) + "\n")
-            ctx = images.make_context(layout.root / "context", self.repo_root, _models_of(layout),
-                                      entry, self.base_image, source_dir=layout.source_dir,
-                                      requirements=requirements)
-            tag = images.build_image(ctx, layout.log_dir / "build.log")
+            tag = build_layout_image(layout, request.environment, self.base_image,
+                                     self.repo_root)
             container = container_name(request.name, request.generation)
             images.remove_container(container, timeout=0)  # a leftover from a crashed agent
-            env = {"WORKER_COUNT": str(request.worker_count), "SERVICE_NAME": request.name}
+            env = {"WORKER_COUNT": str(request.worker_count), "SERVICE_NAME": request.name,
+                   **request.scoring_env}
             if request.keys:
                 env["AMLOCAL_SCORING_KEYS"] = ",".join(request.keys)
             images.run_container(container, tag, request.port, env, cpus=request.cpu_cores,

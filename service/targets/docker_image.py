@@ -4,6 +4,9 @@ The build context is generated (see docker/scoring.Dockerfile for its layout) an
 the hash of everything that went into it, so an unchanged deployment reuses its image. Containers
 run with `--network host` (the engines we run on have no usable bridge) and carry labels that find
 them again after a restart of the service. Only the `docker` command line is used.
+
+What goes into every image (the scoring package, the Dockerfile, the requirements list) comes from
+the installed amlocal (environments/image_files.py says where), never from the working directory.
 """
 from __future__ import annotations
 
@@ -16,12 +19,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import scoring
+from environments.image_files import image_file as installed_image_file
+
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 IMAGE_REPOSITORY = "amlocal-scoring"
 LABEL_KIND = "amlocal.kind"
 LABEL_DEPLOYMENT = "amlocal.deployment"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 NOCODE_ENTRY = Path("scoring") / "nocode.py"
+INSTALLED_ROOT = Path(scoring.__file__).resolve().parent.parent      # holds the scoring package
 CONTEXT_MARKER = ".amlocal-context"
 _SKIP_NAMES = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")
@@ -54,6 +61,19 @@ class ContainerNotFound(DockerError):
     """No container by that name."""
 
     status = 404
+
+
+def image_file(name: str) -> Path:
+    """A file every scoring image is built from: the wheel's copy, else the checkout's docker/."""
+    try:
+        return installed_image_file(name)
+    except FileNotFoundError as err:
+        raise ContextError(str(err)) from err
+
+
+def _image_source(repo_root: Path | None, name: str) -> Path:
+    """docker/<name> of an explicit tree (tests pin one), else the installed amlocal's."""
+    return repo_root / "docker" / name if repo_root is not None else image_file(name)
 
 
 @dataclass(frozen=True)
@@ -176,28 +196,32 @@ def _hash_context(path: Path, build_args: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def make_context(dest: Path, repo_root: Path, models: list[tuple[str, str | int, Path]],
+def make_context(dest: Path, repo_root: Path | None, models: list[tuple[str, str | int, Path]],
                  entry_script: Path | None, base_image: str = DEFAULT_BASE_IMAGE, *,
                  source_dir: Path | None = None, ca_file: Path | None = CA_BUNDLE,
                  requirements: Path | None = None) -> BuildContext:
-    """Generate the scoring image's build context in `dest`; tag it by the hash of its inputs."""
-    dest, repo_root = Path(dest), Path(repo_root)
+    """Generate the scoring image's build context in `dest`; tag it by the hash of its inputs.
+
+    `repo_root` None takes scoring/ and the docker files from the installed amlocal."""
+    dest = Path(dest)
+    repo_root = None if repo_root is None else Path(repo_root)
     _prepare_dest(dest)
     build = dest / "build"
     build.mkdir()
-    shutil.copy2(repo_root / "docker" / "scoring.Dockerfile", dest / "Dockerfile")
-    shutil.copy2(requirements or repo_root / "docker" / "scoring-requirements.txt",
+    shutil.copy2(_image_source(repo_root, "scoring.Dockerfile"), dest / "Dockerfile")
+    shutil.copy2(requirements or _image_source(repo_root, "scoring-requirements.txt"),
                  build / "scoring-requirements.txt")
     ca = build / "ca-certificates.crt"
     if ca_file is not None and Path(ca_file).is_file():
         shutil.copy2(ca_file, ca)
     else:
         ca.write_bytes(b"")  # the Dockerfile copies it unconditionally; empty means "no PIP_CERT"
-    if not (repo_root / "scoring").is_dir():
-        raise ContextError(f"repo_root: {repo_root} has no scoring/ package")
-    _copy_tree(repo_root / "scoring", dest / "scoring")
+    root = INSTALLED_ROOT if repo_root is None else repo_root
+    if not (root / "scoring").is_dir():
+        raise ContextError(f"repo_root: {root} has no scoring/ package")
+    _copy_tree(root / "scoring", dest / "scoring")
     model_dir = _layout_models(models, dest / "models")
-    entry = _layout_app(repo_root, entry_script, source_dir, dest / "app")
+    entry = _layout_app(root, entry_script, source_dir, dest / "app")
     build_args = {"BASE_IMAGE": base_image, "ENTRY_SCRIPT": entry, "MODEL_DIR": model_dir}
     tag = f"{IMAGE_REPOSITORY}:{_hash_context(dest, build_args)[:16]}"
     (dest / CONTEXT_MARKER).write_text(tag + "\n", encoding="utf-8")
@@ -317,3 +341,23 @@ def list_containers() -> dict[str, str]:
         name, _, state = line.partition("\t")
         found[name] = "running" if state in ("running", "restarting") else "exited"
     return found
+
+
+def image_size(tag: str) -> int:
+    """An image's size in bytes, as `docker images` shows it (all its layers)."""
+    return int(_docker("image", "inspect", "-f", "{{.Size}}", tag).stdout.strip())
+
+
+_UNITS = {"b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "kb": 1000, "mb": 1000**2,
+          "gb": 1000**3}
+
+
+def container_memory(name: str) -> int:
+    """A running container's memory use in bytes, as `docker stats` measures it (its cgroup's
+    usage less the page cache)."""
+    out = _docker("stats", "--no-stream", "--format", "{{.MemUsage}}", name).stdout.strip()
+    used = out.split("/")[0].strip()
+    match = re.fullmatch(r"([0-9.]+)\s*([A-Za-z]+)", used)
+    if not match or match.group(2).lower() not in _UNITS:
+        raise DockerError(f"docker stats {name}: cannot read the memory use from {out!r}")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])

@@ -107,6 +107,7 @@ class LocalTarget:
                     "SERVICE_NAME": request.name})
         if request.keys:
             env["AMLOCAL_SCORING_KEYS"] = ",".join(request.keys)
+        env.update(request.scoring_env)
         env.update(extra)
         command = server_command(python, layout, request.port, request.health_port,
                                  request.worker_count)

@@ -197,6 +197,22 @@ def test_swagger_documents_match_azmlinfsrv(pair: Callable, script: str) -> None
     assert default["swagger"] == "2.0"
 
 
+def test_batched_answers_match_azmlinfsrv(pair: Callable) -> None:
+    """The decorated script opted in to micro-batching, its requests sent 8 at a time to ours:
+    the same answers azmlinfsrv gives one by one (it ignores the marker)."""
+    from concurrent.futures import ThreadPoolExecutor
+    peer, ours = pair(scripts.DECORATED + '\nAMLOCAL_BATCH_INPUT = "data"\n', {})
+    bodies = [json.dumps({"data": [[i, 0.5, 2, 3]] * (i % 5 + 1), "scale": i % 2 + 1}).encode()
+              for i in range(24)] + [b'{"scale": 2}', b"[1, 2]", b'{"data": [[1, 2, 3, 4]], "extra": 1}']
+    exchanges = [Exchange("POST", "/score", body, {**JSON, "x-request-id": f"b{i}"})
+                 for i, body in enumerate(bodies)]
+    expected = [_normalise(_send(peer.url, exchange), ours=False) for exchange in exchanges]
+    with ThreadPoolExecutor(8) as pool:
+        actual = list(pool.map(lambda exchange: _normalise(_send(ours.url, exchange), ours=True), exchanges))
+    assert actual == expected
+    assert "Batching on" in ours.log
+
+
 # Requests where we deliberately answer differently (README): (request, azmlinfsrv status, our status).
 DIFFERENT = [
     (Exchange("POST", "/score", b'{"data": [[1, 2, 3]]}', JSON), 500, 400),

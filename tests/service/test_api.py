@@ -33,8 +33,8 @@ def test_health_is_open_and_everything_else_needs_the_token(app):
     assert anonymous.get("/health").status_code == 200
     checked = 0
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in ("static", "health.health"):
-            continue
+        if rule.endpoint in ("static", "health.health") or rule.endpoint.startswith("dashboard."):
+            continue  # the dashboard's pages redirect to its sign-in page (tests/dashboard)
         path = rule.rule
         for arg in rule.arguments:
             path = path.replace(f"<{arg}>", "x").replace(f"<path:{arg}>", "x")

@@ -29,7 +29,7 @@ def iris_source() -> dict:
 
 def test_no_code_deploy_answers_predictions_then_delete_frees_the_port(svc):
     model = register_model(svc.workspace, "sklearn-iris", iris_model())
-    deploy(svc, "iris-svc", [model])
+    deploy(svc, "iris-svc", [model], deployment_config={"max_batch_rows": 64, "max_latency_ms": 5})
     dep = wait_state(svc, "iris-svc")
     assert dep["state"] == "Healthy", dep
     assert dep["scoring_uri"] == f"http://127.0.0.1:{dep['port']}/score"
@@ -44,6 +44,7 @@ def test_no_code_deploy_answers_predictions_then_delete_frees_the_port(svc):
     assert [d["name"] for d in listed] == ["iris-svc"]
     logs = svc.http("GET", "/deployments/iris-svc/logs?lines=50")
     assert logs.status_code == 200 and "ready for serving" in logs.text
+    assert dep["max_batch_rows"] == 64 and "at most 64 rows, 5 ms gathering" in logs.text
 
     resp = svc.http("DELETE", "/deployments/iris-svc")
     assert resp.status_code == 200, resp.text

@@ -75,9 +75,13 @@ def test_a_run_acts_on_itself_and_its_children(client, db, own):
                  json={"status": "Failed", "message": "fold 2 diverged"})
     assert ended.get_json()["status"] == "Failed"
     assert ended.get_json()["error"]["message"] == "fold 2 diverged"
-    # a script run is ended by the agent, not through this route
-    assert_error(call("POST", f"/runs/{run_id}/status", json={"status": "Completed"}), 409,
-                 field="run_id")
+    assert (child["id"], grandchild["id"]) == (f"{run_id}_0", f"{run_id}_0_0")
+    # a script run's own request is kept for the end of its process, which applies it
+    asked = call("POST", f"/runs/{run_id}/status",
+                 json={"status": "Failed", "message": "bad data", "code": "DataError"})
+    assert asked.get_json()["status"] == "Running", asked.get_json()
+    assert db.get_run(run_id).requested_status == {
+        "status": "Failed", "error": {"message": "bad data", "code": "DataError"}}
 
     db.finish_run(run_id, "Completed")  # the child left open ends with its parent
     assert db.get_run(child["id"]).status == "Completed"

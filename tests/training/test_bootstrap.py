@@ -38,7 +38,7 @@ def test_real_azureml_core_is_patched(tmp_path: Path) -> None:
         {k: v for k, v in e.items() if k != "ts"} for e in hooks.events]
 
 
-def test_fresh_venv_without_azureml_gets_the_shim(tmp_path: Path) -> None:
+def test_fresh_venv_without_azureml_gets_the_standin(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
                    capture_output=True, timeout=120)
@@ -50,7 +50,7 @@ def test_fresh_venv_without_azureml_gets_the_shim(tmp_path: Path) -> None:
     result = Executor().execute(spec, hooks)
     assert result.status == "Completed", result.error
     metrics = fold(hooks.events)
-    assert metrics["origin"] == "shim"
+    assert metrics["origin"].endswith("training/standin/azureml/core/run.py")
     assert metrics["prefix"] == str(venv)
     assert metrics["ids"] == {"id": "exp_1_test", "experiment": "exp"}
 

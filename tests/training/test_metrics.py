@@ -34,8 +34,10 @@ CASES = {
                        {"t": {"a": [1, 2, 3]}}),
     "mixed-family-ignored": ([metric("m", "scalar", 1), metric("m", "row", {"a": 1})], {"m": 1}),
     "other-events-ignored": ([{"type": "tags", "tags": {"a": "b"}}, {"type": "metric"},
-                              metric("k", "image", "x"), metric("ok", "scalar", None)],
+                              metric("k", "video", "x"), metric("ok", "scalar", None)],
                              {"ok": None}),
+    "image-is-its-location": ([metric("roc", "image", "aml://artifactId/ExperimentRun/dcid.r/roc.png")],
+                              {"roc": "aml://artifactId/ExperimentRun/dcid.r/roc.png"}),
 }
 
 

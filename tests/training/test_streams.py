@@ -32,6 +32,7 @@ def test_tail_reads_only_complete_new_lines(tmp_path: Path) -> None:
     ({"type": "metric", "name": "", "kind": "scalar", "value": 1}, False),
     ({"type": "metric", "kind": "scalar", "value": 1}, False),
     ({"type": "metric", "name": "a", "kind": "image", "value": 1}, False),
+    ({"type": "metric", "name": "a", "kind": "image", "value": "aml://artifactId/x"}, True),
     ({"type": "metric", "name": "a", "kind": "table", "value": [1]}, False),
     ({"type": "metric", "name": "a", "kind": "list", "value": 1}, False),
     ({"type": "tags", "tags": {}, "removed": ["k"]}, True),

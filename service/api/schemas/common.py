@@ -1,5 +1,19 @@
 """Schemas every resource shares, and the one pattern validator."""
+from typing import Any, Callable
+from urllib.parse import quote
+
+from flask import has_request_context, request
 from marshmallow import Schema, ValidationError, fields, validate
+
+
+def page_url(obj_path: Callable[[Any], tuple]) -> fields.Function:
+    """A resource's dashboard page (service/dashboard), absolute on the host the client asked."""
+    def url(obj: Any) -> str | None:
+        if not has_request_context():
+            return None
+        return request.host_url + "ui/" + "/".join(quote(str(p), safe="") for p in obj_path(obj))
+    return fields.Function(url, dump_only=True, allow_none=True,
+                           metadata={"type": "string", "description": "the dashboard's page"})
 
 
 class FullMatch(validate.Regexp):

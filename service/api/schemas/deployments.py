@@ -1,7 +1,7 @@
 """Deployments on the wire: what a client sends (validated) and what it gets back."""
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from .common import FullMatch
+from .common import FullMatch, page_url
 
 TARGETS = ("local", "docker", "aci")
 SERVICE_NAME = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -11,6 +11,8 @@ SERVICE_NAME_ERROR = ("Error, provided service name is invalid. It must only con
 MODEL_ID = r"^[a-zA-Z0-9][a-zA-Z0-9\-\._]{0,254}:([0-9]{1,18}|latest)$"  # an int SQLite holds
 MODEL_ID_ERROR = "must be 'name:version' (a registered model name and a version number)."
 MAX_INLINE_SOURCE_BYTES = 5 * 1024 * 1024
+BATCH_ROWS = validate.Range(min=1, max=100000, error="must be between 1 (batching off) and 100000.")
+LATENCY_MS = validate.Range(min=1, max=60000, error="must be between 1 and 60000.")
 
 
 def _positive(what: str) -> validate.Range:
@@ -53,6 +55,9 @@ class DeploymentConfigSchema(Schema):
                                 "[1, 65535]"))
     worker_count = fields.Integer(load_default=1, validate=validate.Range(
         min=1, max=32, error="must be between 1 and 32."))
+    # the scoring server's micro-batching (None: its defaults; README "The scoring server")
+    max_batch_rows = fields.Integer(load_default=None, allow_none=True, validate=BATCH_ROWS)
+    max_latency_ms = fields.Integer(load_default=None, allow_none=True, validate=LATENCY_MS)
 
 
 class CreateDeploymentSchema(Schema):
@@ -79,6 +84,8 @@ class UpdateDeploymentSchema(Schema):
     inference_config = fields.Nested(InferenceConfigSchema, allow_none=True)
     worker_count = fields.Integer(validate=validate.Range(min=1, max=32,
                                                           error="must be between 1 and 32."))
+    max_batch_rows = fields.Integer(allow_none=True, validate=BATCH_ROWS)
+    max_latency_ms = fields.Integer(allow_none=True, validate=LATENCY_MS)
     auth_enabled = fields.Boolean()
 
     @validates_schema
@@ -115,6 +122,8 @@ class DeploymentSchema(Schema):
     models = fields.List(fields.String())
     entry_script = fields.String(allow_none=True)
     worker_count = fields.Integer()
+    max_batch_rows = fields.Integer(allow_none=True)
+    max_latency_ms = fields.Integer(allow_none=True)
     cpu_cores = fields.Float(allow_none=True)
     memory_gb = fields.Float(allow_none=True)
     port = fields.Integer()
@@ -127,6 +136,7 @@ class DeploymentSchema(Schema):
     created_time = fields.String()
     updated_time = fields.String()
     history = fields.List(fields.Nested(HistoryEntrySchema))
+    url = page_url(lambda dep: ("deployments", dep["name"]))
 
 
 class KeysSchema(Schema):

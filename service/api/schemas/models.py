@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ...models import FRAMEWORKS, MODEL_NAME, MODEL_NAME_ERROR
-from .common import FullMatch
+from .common import FullMatch, page_url
 
 FRAMEWORK_VERSION_ERROR = "Model framework version cannot be provided without a valid framework"
 MAX_SAMPLE_ROWS = 1000
@@ -96,6 +96,7 @@ class ModelSchema(Schema):
     environment = fields.Dict(allow_none=True)
     estimator = fields.Dict(allow_none=True)
     sample_input = fields.List(fields.Raw(), allow_none=True)
+    url = page_url(lambda model: ("models", model.name, model.version))
 
 
 class ModelListQuerySchema(Schema):

@@ -3,7 +3,7 @@ from marshmallow import Schema, fields, validate
 
 from .common import FullMatch
 
-METRIC_KINDS = ("scalar", "list", "row", "table")
+METRIC_KINDS = ("scalar", "list", "row", "table", "image")
 TERMINAL = ("Completed", "Failed", "Canceled")
 
 
@@ -14,7 +14,8 @@ class MetricSchema(Schema):
     kind = fields.String(load_default="scalar", validate=validate.OneOf(METRIC_KINDS))
     value = fields.Raw(required=True, allow_none=True, metadata={
         "description": "scalar: a number, string, boolean or null; list: a list; row: "
-                       "{column: value}; table: {column: [values]}"})
+                       "{column: value}; table: {column: [values]}; image: the run file's "
+                       "aml:// location (run.log_image)"})
     step = fields.Integer(load_default=None, allow_none=True,
                           validate=validate.Range(min=-(2**63), max=2**63 - 1))
     description = fields.String(load_default="", validate=validate.Length(max=1000))
@@ -56,8 +57,9 @@ class ChildRunCreateSchema(Schema):
 
 
 class ChildStatusSchema(Schema):
-    """POST /runs/<id>/status: end a child run (complete(), fail(), cancel())."""
+    """POST /runs/<id>/status: end a child run, or ask for a script run's final status."""
 
     status = fields.String(required=True, validate=validate.OneOf(TERMINAL))
     message = fields.String(load_default=None, allow_none=True,
                             validate=validate.Length(max=3000))
+    code = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))

@@ -1,6 +1,8 @@
 """Runs and experiments on the wire."""
 from marshmallow import Schema, fields, validate
 
+from .common import page_url
+
 MAX_OFFSET = 2**63 - 1  # the largest file offset (a larger one is a 400, not an OverflowError)
 
 
@@ -15,6 +17,8 @@ class RunConfigSchema(Schema):
                        load_default=dict, validate=validate.Length(max=50))
     timeout_s = fields.Float(load_default=None, allow_none=True,
                              validate=validate.Range(min=0, min_inclusive=False))
+    compute_target = fields.String(load_default=None, allow_none=True, metadata={
+        "description": "a compute target's name (amlocal compute list); default 'local'"})
 
 
 class RunErrorSchema(Schema):
@@ -43,6 +47,8 @@ class RunSchema(Schema):
     error = fields.Nested(RunErrorSchema, allow_none=True)
     cancel_requested = fields.Boolean()
     summary = fields.Dict(allow_none=True)
+    url = page_url(lambda run: ("runs", run.id))
+    compute_target = fields.String(attribute="compute")
 
 
 class RunListQuerySchema(Schema):
@@ -60,6 +66,7 @@ class ExperimentSchema(Schema):
     created_time = fields.String()
     run_count = fields.Integer()
     last_run_time = fields.String(allow_none=True)
+    url = page_url(lambda exp: ("experiments", exp["name"]))
 
 
 class RunLogsQuerySchema(Schema):

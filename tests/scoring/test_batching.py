@@ -1,0 +1,299 @@
+"""Adaptive micro-batching (scoring/batching.py): concurrent requests scored in one run() call,
+each client answered exactly as alone; errors stay per request. Real servers on 127.0.0.1."""
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import socket
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scoring import NOCODE_ENTRY_SCRIPT
+from scoring.batching import Batcher, parse_score_post, split_result
+from scoring.entry import EntryScript
+from scoring.logs import logger
+from scoring.settings import load_settings
+from tests.polling import wait_for
+from tests.scoring.conftest import Gate, Server, server_end
+
+# Opts in with AMLOCAL_BATCH_INPUT. "rows" tells how many rows the run() call had, so a test sees
+# the batch (a script that honours the marker's promise would not answer that).
+OPTED_IN = """
+import os
+import numpy as np
+from inference_schema.schema_decorators import input_schema
+from inference_schema.parameter_types.numpy_parameter_type import NumpyParameterType
+from inference_schema.parameter_types.standard_py_parameter_type import StandardPythonParameterType
+
+AMLOCAL_BATCH_INPUT = "data"
+
+def init():
+    pass
+
+@input_schema("data", NumpyParameterType(np.array([[1.0, 2.0]])))
+@input_schema("scale", StandardPythonParameterType(1.0))
+def run(data, scale=1.0):
+    if (data == -1).any():  # hold this call at the test's gate
+        with open(os.environ["GATE_FIFO"]) as gate:
+            gate.read()
+    if (data == 666).any():
+        raise RuntimeError("the culprit")
+    if (data == 999).any():
+        while True:  # until SCORING_TIMEOUT_MS
+            pass
+    return {"sum": (data.sum(axis=1) * scale).tolist(), "rows": [len(data)] * len(data)}
+"""
+JSON = "application/json"
+
+
+def raw_post(body: bytes, request_id: str, content_type: str = JSON) -> bytes:
+    """One keep-alive POST /score request, as bytes."""
+    return (f"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+            f"x-request-id: {request_id}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def read_response(sock: socket.socket) -> tuple[int, str, bytes]:
+    """(status, content type, body) of the next response on a kept-alive connection."""
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    return response.status, response.getheader("Content-Type", ""), response.read()
+
+
+class Clients:
+    """Kept-alive connections to one server: each sends one request, then all are read."""
+
+    def __init__(self, server: Server, count: int) -> None:
+        self.server = server
+        self.socks = []
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert read_response(sock)[0] == 200  # accepted, now idle in the worker's poller
+            self.socks.append(sock)
+
+    def exchange(self, requests: list[bytes], before_reading=None) -> list[tuple[int, str, bytes]]:
+        """Send every request (one per connection), optionally do something, then read them all."""
+        for sock, request in zip(self.socks, requests):
+            sock.sendall(request)
+        if before_reading is not None:
+            before_reading(self.socks[:len(requests)], requests)
+        return [read_response(sock) for sock in self.socks[:len(requests)]]
+
+    def close(self) -> None:
+        for sock in self.socks:
+            sock.close()
+
+
+def batch_calls(server: Server) -> float:
+    """How many batched run() calls /metrics counts, over all workers."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request("GET", "/metrics")
+        text = connection.getresponse().read().decode()
+    finally:
+        connection.close()
+    for line in text.splitlines():
+        if line.startswith("amlocal_scoring_batch_requests_count"):
+            return float(line.split()[-1])
+    raise AssertionError(f"no batch histogram in /metrics:\n{text}")
+
+
+# -- pure parts --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, expected", [
+    (raw_post(b'{"data": 1}', "a"), (JSON, b'{"data": 1}')),
+    (b"POST /score?x=1 HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", ("", b"{}")),
+    (b"POST /score HTTP/1.1\r\nContent-Length: 5\r\n\r\n{}", None),                      # not all there
+    (b"POST /score HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", None),
+    (b"POST /score HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}", None),
+    (b"POST /scores HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", None),
+    (b"GET /score HTTP/1.1\r\n\r\n", None),
+    (b"POST /score HTTP/1.1\r\nContent-Length: 20000\r\n\r\n" + b"x" * 20000, None),   # over the cap
+], ids=["json", "query", "short", "chunked", "two-lengths", "other-path", "get", "too-large"])
+def test_only_whole_score_posts_are_looked_at(raw: bytes, expected: tuple | None) -> None:
+    assert parse_score_post(raw, max_body=10000) == expected
+
+
+def test_answers_are_cut_by_row_counts() -> None:
+    assert split_result([1, 2, 3], [1, 2]) == [[1], [2, 3]]
+    assert split_result({"predict": [1, 2, 3], "p": [[0.1], [0.2], [0.3]]}, [2, 1]) == [
+        {"predict": [1, 2], "p": [[0.1], [0.2]]}, {"predict": [3], "p": [[0.3]]}]
+    assert [part.tolist() for part in split_result(np.arange(3), [2, 1])] == [[0, 1], [2]]
+    for not_row_wise in (3, "abc", {"predict": [1, 2, 3], "version": 1}, [1, 2], {}):
+        assert split_result(not_row_wise, [1, 2]) is None
+
+
+@pytest.mark.parametrize("source, why", [
+    ("AMLOCAL_BATCH_INPUT = 'data'\ndef init(): pass\ndef run(data): return data\n", "not decorated"),
+    (OPTED_IN.replace('BATCH_INPUT = "data"', 'BATCH_INPUT = "scale"'), "not a NumpyParameterType"),
+    (OPTED_IN.replace('BATCH_INPUT = "data"', 'BATCH_INPUT = "other"'), "no converted input"),
+    (OPTED_IN.replace("def run(data, scale=1.0):", "def run(data, request_headers, scale=1.0):"),
+     "request_headers"),
+], ids=["undecorated", "not-rows", "unknown", "headers"])
+def test_scripts_that_cannot_be_batched_never_are(tmp_path: Path, source: str, why: str) -> None:
+    path = tmp_path / "score.py"
+    path.write_text(source)
+    script = EntryScript(str(path), module_name=f"batching_{tmp_path.name}")
+    script.load()
+    script.invoke_init()
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    try:
+        assert Batcher.for_script(script, load_settings({}), lambda n: None) is None
+        assert Batcher.for_script(script, load_settings({"AMLOCAL_MAX_BATCH_ROWS": "1"}), print) is None
+    finally:
+        logger.removeHandler(handler)
+    assert len(seen) == 1 and why in seen[0] and seen[0].startswith("Batching off")
+
+
+def test_no_code_batches_only_methods_whose_rows_are_exact(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A linear model's predict_proba rounds differently for 1 row than for many: not batched."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    features, labels = load_iris(return_X_y=True)
+    found = {}
+    for name, model in (("linear", LogisticRegression(max_iter=500)),
+                        ("forest", RandomForestClassifier(10, random_state=0))):
+        (tmp_path / name).mkdir()
+        joblib.dump(model.fit(features, labels), tmp_path / name / "model.joblib")
+        monkeypatch.setenv("AZUREML_MODEL_DIR", str(tmp_path / name))
+        script = EntryScript(NOCODE_ENTRY_SCRIPT, module_name=f"nocode_{name}")
+        script.load()
+        script.invoke_init()
+        only = script.marker("AMLOCAL_BATCH_ONLY")["method"]
+        found[name] = {method: method in only for method in ("predict", "predict_proba")}
+    assert found == {"linear": {"predict": True, "predict_proba": False},
+                     "forest": {"predict": True, "predict_proba": True}}
+
+
+# -- an opted-in score.py, with the worker held so that requests queue up ----------------------
+
+@pytest.fixture(scope="module")
+def opted_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Gate]]:
+    """One server for the opted-in script, its run() gated, SCORING_TIMEOUT_MS 1 s."""
+    folder = tmp_path_factory.mktemp("opted-in")
+    (folder / "score.py").write_text(OPTED_IN)
+    gate = Gate(folder / "gate")
+    server = Server(folder, folder / "score.py", env={**gate.env, "SCORING_TIMEOUT_MS": "1000"})
+    try:
+        yield server.wait_ready(), gate
+    finally:
+        gate.release()
+        server.stop()
+
+
+def _queued_then_released(server: Server, gate: Gate, bodies: list[bytes]) -> list[tuple[int, str, dict]]:
+    """Hold the worker in run(), send `bodies` on kept-alive connections, wait until the server's
+    sockets hold all of them, let the worker go: its next pass has them all ready at once."""
+    clients = Clients(server, len(bodies) + 1)
+    try:
+        held = clients.socks[-1]
+        held.sendall(raw_post(b'{"data": [[-1, -1]]}', "held"))
+        gate.hold()
+
+        def arrived(socks: list[socket.socket], requests: list[bytes]) -> None:
+            wait_for(lambda: all(server_end(server.port, sock) == (True, len(request))
+                                 for sock, request in zip(socks, requests)),
+                     message="every request in the server's socket buffers")
+            gate.release()
+        answers = clients.exchange([raw_post(body, f"r{i}") for i, body in enumerate(bodies)], arrived)
+        assert read_response(held)[0] == 200
+        return [(status, kind, json.loads(body)) for status, kind, body in answers]
+    finally:
+        clients.close()
+
+
+def test_queued_requests_are_one_call_and_bad_ones_answer_alone(opted_in: tuple[Server, Gate]) -> None:
+    server, gate = opted_in
+    before = batch_calls(server)
+    bodies = [b'{"data": [[1, 2]]}', b'{"data": [[1, 2], [3, 4]]}', b'{"data": [[1, 2, 3]]}',
+              b'{"data": [[5, 6]], "scale": 2}', b'{"data": [[1, 2]]}', b"not json"]
+    answers = _queued_then_released(server, gate, bodies)
+    batch = [(200, JSON, {"sum": [3.0], "rows": [4]}), (200, JSON, {"sum": [3.0, 7.0], "rows": [4, 4]})]
+    assert answers[:2] == batch and answers[4] == batch[0]  # one call: 4 rows, from 3 requests
+    assert answers[3] == (200, JSON, {"sum": [22.0], "rows": [1]})  # another scale: alone
+    for bad in (answers[2], answers[5]):
+        assert bad[0] == 400 and "Traceback" not in json.dumps(bad[2])
+    assert answers[2][2]["request_id"] == "r2" and "'data'" in answers[2][2]["message"]
+    assert batch_calls(server) == before + 1
+
+
+@pytest.mark.parametrize("culprit, status, message", [
+    (666, 500, "An unexpected error occurred in scoring script"),
+    (999, 500, "Scoring timeout after 1000 ms"),
+], ids=["raises", "times-out"])
+def test_a_failing_batch_runs_alone_so_only_the_culprit_fails(
+        opted_in: tuple[Server, Gate], culprit: int, status: int, message: str) -> None:
+    server, gate = opted_in
+    before = batch_calls(server)
+    bodies = [b'{"data": [[1, 2]]}', f'{{"data": [[{culprit}, 0]]}}'.encode(), b'{"data": [[3, 4], [5, 6]]}']
+    answers = _queued_then_released(server, gate, bodies)
+    assert answers[0] == (200, JSON, {"sum": [3.0], "rows": [1]})
+    assert answers[2] == (200, JSON, {"sum": [7.0, 11.0], "rows": [2, 2]})
+    assert answers[1][0] == status and message in answers[1][2]["message"]
+    assert answers[1][2]["request_id"] == "r1"
+    assert batch_calls(server) == before  # the batch call failed: nothing was answered from it
+    wait_for(lambda: "A batch of 3 requests failed" in server.log, message="the batch's failure logged")
+
+
+# -- no-code: random concurrent mixes, batching on and off, byte for byte ----------------------
+
+@pytest.fixture(scope="module")
+def forest_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Clients, Clients]]:
+    """A 10-tree forest (predict and predict_proba both batched) served twice: batching on with
+    2 workers, and off; 12 kept-alive connections to each."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+    folder = tmp_path_factory.mktemp("forest")
+    features, labels = load_iris(return_X_y=True)
+    joblib.dump(RandomForestClassifier(10, random_state=0).fit(features, labels), folder / "model.joblib")
+    # WORKER_PRELOAD: the batcher is built once in the master, then forked (and sklearn imported once).
+    on = Server(folder, NOCODE_ENTRY_SCRIPT, folder, workers=2, env={"WORKER_PRELOAD": "true"})
+    off = Server(folder, NOCODE_ENTRY_SCRIPT, folder, env={"AMLOCAL_MAX_BATCH_ROWS": "1"})
+    clients = []
+    try:
+        on.wait_ready(), off.wait_ready()
+        clients = [Clients(on, 12), Clients(off, 12)]
+        yield clients[0], clients[1]
+    finally:
+        for client in clients:
+            client.close()
+        on.stop()
+        off.stop()
+
+
+ROW = st.lists(st.floats(-20, 20, allow_nan=False, width=32), min_size=4, max_size=4)
+VALID = st.fixed_dictionaries({"data": st.lists(ROW, min_size=1, max_size=50)},
+                              optional={"method": st.sampled_from(["predict", "predict_proba"])})
+INVALID = st.sampled_from([
+    b'{"data": [[1, 2, 3]]}', b'{"data": [["a", "b", "c", "d"]]}', b'{"data": [[1, 2, 3, NaN]]}',
+    b'{"data": [[1, 2, 3, null]]}', b'{"data": []}', b'{"data": [[1, 2, 3, 4]], "method": "transform"}',
+    b'{"data": [[1e39, 2, 3, 4]]}', b"[1, 2]", b"{"])
+BODY = st.one_of(VALID.map(lambda body: json.dumps(body).encode()), INVALID)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bodies=st.lists(BODY, min_size=2, max_size=12))
+def test_concurrent_mixes_get_the_bytes_they_get_unbatched(forest_servers: tuple[Clients, Clients],
+                                                           bodies: list[bytes]) -> None:
+    batched, alone = forest_servers
+    requests = [raw_post(body, f"req-{i}") for i, body in enumerate(bodies)]
+    assert batched.exchange(requests) == alone.exchange(requests)
+
+
+def test_those_mixes_were_batched(forest_servers: tuple[Clients, Clients]) -> None:
+    """The property test above can fail: the batched server did batch, the other never did."""
+    batched, alone = forest_servers
+    assert batch_calls(batched.server) > 0 and batch_calls(alone.server) == 0
