@@ -68,7 +68,8 @@ def test_pipeline_step_registers_its_model_from_inside_the_run(service):
 def test_exact_sklearn_sample_fails_with_its_exception_as_the_reason(service):
     """The notebook's own train_iris.py calls np.str, which numpy 2 removed: the run's reason is
     the AttributeError, not the last line of its (multi-line) message."""
-    run = run_to_end(service, sample("sklearn-iris", "train_iris.py"), "train_iris.py",
+    run = run_to_end(service, sample("train-hyperparameter-tune-deploy-with-sklearn", "train_iris.py"),
+                     "train_iris.py",
                      environment=NO_SDK)
     assert run["status"] == "Failed"
     assert run["error"]["message"].startswith(
