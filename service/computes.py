@@ -27,7 +27,7 @@ from .store.computes import LOCAL, ComputeTarget
 COMPUTE_NAME = r"[a-zA-Z][a-zA-Z0-9\-]{1,31}"
 COMPUTE_NAME_ERROR = ("A compute name is 2 to 32 letters, digits and hyphens, starting with a "
                       "letter.")
-TYPES = ("ray",)
+TYPES = ("ray", "local")  # local: another name for the agent (an Azure AmlCompute cluster's stand-in)
 PROBE_TIMEOUT_S = 5.0
 PROBE_MARK = "AMLOCAL_PROBE "
 PROBE_ENTRYPOINT = (
@@ -143,6 +143,14 @@ def create_compute(store: Store, name: str, type_: str, address: str,
     if type_ not in TYPES:
         raise BadRequest(f"Invalid field 'type': {type_!r}; the types are {list(TYPES)} "
                          "('local' is built in).", field="type")
+    if type_ == LOCAL:  # runs on it go to the agent's own queue, as on `local`
+        if address:
+            raise BadRequest("Invalid field 'address': a local compute runs on amlocal's agent "
+                             "and has no address.", field="address")
+        return store.create_compute(name, type_, "", description)
+    if not address:
+        raise BadRequest("Invalid field 'address': a ray compute needs its cluster's dashboard "
+                         "address, http://HOST:PORT.", field="address")
     address = check_address(address)
     try:
         RayCluster(address).version()
@@ -172,11 +180,11 @@ def resolve_compute(store: Store, name: str | None, field: str = "config.compute
     """The target a run asks for (None: `local`), or a 400 naming the field."""
     if name is None or name == LOCAL:
         return LOCAL
-    names = [c.name for c in store.list_computes()]
-    if name not in names:
-        raise BadRequest(f"Invalid field '{field}': no compute {name!r}; there are {names} "
-                         "(amlocal compute create).", field=field)
-    return name
+    targets = {c.name: c for c in store.list_computes()}
+    if name not in targets:
+        raise BadRequest(f"Invalid field '{field}': no compute {name!r}; there are "
+                         f"{list(targets)} (amlocal compute create).", field=field)
+    return LOCAL if targets[name].type == LOCAL else name
 
 
 # -- a run's environment on a cluster: the same Python, and pip for what it lacks ----------------

@@ -16,7 +16,7 @@ COMPUTE = ComputeSchema()
 @doc("Add a compute target: a Ray cluster by its dashboard address (it must answer).",
      body=ComputeCreateSchema, response=ComputeSchema, status=201, errors=(400, 409))
 def create():
-    body = load(ComputeCreateSchema(), json_body("{name, type: ray, address, description?}"))
+    body = load(ComputeCreateSchema(), json_body("{name, type: ray|local, address?, description?}"))
     target = create_compute(store(), body["name"], body["type"], body["address"],
                             body["description"])
     return COMPUTE.dump(describe(target)), 201

@@ -25,10 +25,12 @@ def computes() -> None:
     pass
 
 
-@computes.command(help="add NAME: a Ray cluster by its dashboard address")
+@computes.command(help="add NAME: a Ray cluster by its dashboard address, or (--type local) "
+                       "another name for the agent")
 @click.argument("name")
-@click.option("--type", "type_", default="ray", show_default=True, help="ray")
-@click.option("--address", required=True, help="the Ray dashboard, e.g. http://127.0.0.1:8265")
+@click.option("--type", "type_", default="ray", show_default=True,
+              type=click.Choice(["ray", "local"]), help="ray, or local: runs go to the agent")
+@click.option("--address", default="", help="ray: the dashboard, e.g. http://127.0.0.1:8265")
 @click.option("--description", default="")
 @json_option
 def create(name: str, type_: str, address: str, description: str, as_json: bool) -> None:

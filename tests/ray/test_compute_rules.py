@@ -1,12 +1,15 @@
 """What needs no cluster: a run's environment as a Ray runtime environment, addresses, the store."""
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from service.computes import (Probe, RuntimeEnvError, check_address, conda_as_pip, parse_probe,
                               runtime_env_for)
 from service.errors import BadRequest, Conflict, NotFound
 from service.store import Store, init_workspace
+from tests.conftest import make_snapshot
 
 CLUSTER = Probe("3.11.7", {"scikit-learn": "1.9.1", "joblib": "1.5.0", "numpy": "2.4.6"})
 
@@ -76,3 +79,21 @@ def test_the_store_keeps_targets_and_local_is_built_in(tmp_path):
     store.delete_compute("cpu-cluster")
     with pytest.raises(NotFound):
         store.get_compute("cpu-cluster")
+
+
+def test_a_local_compute_is_another_name_for_the_agent(client):
+    """What an Azure AmlCompute cluster becomes (the SDK's ComputeTarget.create): runs on it are
+    the agent's; it has no address; a ray compute still needs one."""
+    made = client.post("/computes", json={"name": "hd-cluster", "type": "local"})
+    assert made.status_code == 201, made.get_json()
+    assert (made.get_json()["type"], made.get_json()["address"]) == ("local", None)
+    for body, field in [({"name": "c2", "type": "local", "address": "http://127.0.0.1:8265"},
+                         "address"), ({"name": "c3", "type": "ray"}, "address"),
+                        ({"name": "c4", "type": "slurm"}, "type")]:
+        refused = client.post("/computes", json=body)
+        assert refused.status_code == 400 and refused.get_json()["error"]["field"] == field
+    run = client.post("/experiments/exp/runs", content_type="multipart/form-data", data={
+        "config": '{"script": "s.py", "compute_target": "hd-cluster"}',
+        "snapshot": (io.BytesIO(make_snapshot({"s.py": "print(1)\n"})), "s.tar.gz")})
+    assert run.status_code == 201, run.get_json()
+    assert run.get_json()["compute_target"] == "local"

@@ -90,8 +90,8 @@ def test_register_model_deploy_local_notebook(service, kernel, tmp_path):
 
 @pytest.fixture(scope="module")
 def hyperdrive(service, tmp_path_factory):
-    """The sklearn notebook run once: (kernel, cells). Its AmlCompute cell is replaced by the
-    alternative its NotImplementedError names (NOTEBOOKS.md)."""
+    """The sklearn notebook run once, every cell unchanged: (kernel, cells). Its AmlCompute
+    cluster becomes another name for amlocal's agent (NOTEBOOKS.md)."""
     from tests.sdk.notebook import Kernel
     folder = notebook_folder(service, tmp_path_factory.mktemp("sklearn"),
                              {"train_iris.py": SKLEARN / "train_iris.py"})
@@ -101,15 +101,18 @@ def hyperdrive(service, tmp_path_factory):
         mp.chdir(folder)
         mp.delenv("AMLOCAL_URL", raising=False)
         mp.delenv("AMLOCAL_API_TOKEN", raising=False)
-        for i, cell in enumerate(cells):
-            if "AmlCompute.provisioning_configuration" in cell:
-                with pytest.raises(NotImplementedError, match=re.escape(
-                        "pass compute_target='local' to ScriptRunConfig")):
-                    k.run(cell)
-                k.run("compute_target = 'local'")
-                continue
+        for cell in cells:
             k.run(cell)
     return k, cells
+
+
+def test_sklearn_notebook_creates_its_cluster_as_a_name_for_the_agent(hyperdrive, service):
+    k, cells = hyperdrive
+    shown = k.outputs[next(i for i, c in enumerate(cells) if "AmlCompute.provisioning_configuration" in c)]
+    assert "Creating a new compute target..." in shown and "'provisioningState': 'Succeeded'" in shown
+    target = service.http("GET", "/computes/hd-cluster").json()
+    assert target["type"] == "local" and "max_nodes" in target["description"]
+    assert service.run(k.namespace["run"].id)["compute_target"] == "local"
 
 
 def test_sklearn_notebook_trains_with_the_curated_stand_in(hyperdrive):

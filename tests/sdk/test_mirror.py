@@ -34,8 +34,8 @@ def test_the_one_edit_touches_only_azureml_imports():
     ("from amlocal.azureml.core import ScriptRunConfig; ScriptRunConfig('.', command='ls')",
      "ScriptRunConfig(command=...)"),
     ("from amlocal.azureml.core import Run; Run.get_context()", "Run.get_context()"),
-    ("from amlocal.azureml.core.compute import ComputeTarget, AmlCompute; "
-     "ComputeTarget.create(None, 'c', AmlCompute.provisioning_configuration(vm_size='x'))",
+    ("from amlocal.azureml.core.compute import ComputeTarget, AksCompute; "
+     "ComputeTarget.create(None, 'c', AksCompute.provisioning_configuration())",
      "ComputeTarget.create"),
 ], ids=["module", "name", "method", "aks", "docker-env", "command", "offline-run", "compute"])
 def test_what_is_not_mirrored_says_so(code, what):

@@ -1,7 +1,11 @@
-"""azureml.core.compute: amlocal's one compute is its agent, named `local`.
+"""azureml.core.compute: amlocal's computes are its agent (`local`) and the targets registered
+with it (Ray clusters, and other names for the agent).
 
-Looking a compute target up by another name raises ComputeTargetException as Azure does for a
-name it does not know; creating one (AmlCompute, AksCompute, ...) raises NotImplementedError.
+Looking a compute target up by a name amlocal does not know raises ComputeTargetException as
+Azure does. `ComputeTarget.create` with an AmlCompute (or ComputeInstance) configuration registers
+the name as another name for amlocal's agent (`type local`): a notebook that creates its training
+cluster runs unchanged, its runs executing on this machine. Other kinds (AKS, Databricks, ...)
+raise NotImplementedError naming the alternative.
 """
 from __future__ import annotations
 
@@ -14,6 +18,22 @@ from ..exceptions import ComputeTargetException
 CREATE_ALTERNATIVE = ("amlocal provisions no Azure compute; runs execute on amlocal's agent: "
                       "pass compute_target='local' to ScriptRunConfig (or the name of a Ray "
                       "cluster registered with amlocal)")
+TRAINING_KINDS = ("AmlCompute", "ComputeInstance")  # created as other names for the agent
+
+
+class ComputeStatus:
+    """What get_status() answers: an agent (or cluster) that is ready; serialize() as Azure."""
+
+    def __init__(self, target: "ComputeTarget"):
+        self.provisioning_state, self.target = "Succeeded", target
+
+    def serialize(self) -> dict:
+        return {"provisioningState": self.provisioning_state, "allocationState": "Steady",
+                "currentNodeCount": 1, "targetNodeCount": 1, "computeType": self.target.type,
+                "name": self.target.name}
+
+    def __repr__(self) -> str:
+        return repr(self.serialize())
 
 
 class ComputeTarget(Mirrored):
@@ -47,7 +67,20 @@ class ComputeTarget(Mirrored):
 
     @staticmethod
     def create(workspace: Any, name: str, provisioning_configuration: Any) -> Any:
-        raise not_mirrored(f"ComputeTarget.create ({name!r})", CREATE_ALTERNATIVE)
+        """An AmlCompute/ComputeInstance configuration: `name` becomes another name for amlocal's
+        agent (what the cluster's runs execute on here); other kinds are not mirrored."""
+        kind = (provisioning_configuration or {}).get("kind") \
+            if isinstance(provisioning_configuration, dict) else None
+        if kind not in TRAINING_KINDS:
+            raise not_mirrored(f"ComputeTarget.create ({name!r})", CREATE_ALTERNATIVE)
+        shown = {k: v for k, v in provisioning_configuration.items() if k not in ("kind", "args")}
+        try:
+            workspace._client.post("/computes", json={
+                "name": name, "type": "local",
+                "description": f"Azure {kind} {shown} on amlocal: runs go to the agent"})
+        except ClientError as err:
+            raise ComputeTargetException(err.message) from err
+        return ComputeTarget(workspace, name)
 
     @staticmethod
     def attach(*args: Any, **kwargs: Any) -> Any:
@@ -57,18 +90,18 @@ class ComputeTarget(Mirrored):
         if show_output:
             print("Succeeded")
 
-    def get_status(self) -> str:
-        return self.provisioning_state
+    def get_status(self) -> ComputeStatus:
+        return ComputeStatus(self)
 
     def __repr__(self) -> str:
         return f"ComputeTarget(workspace={self.workspace!r}, name={self.name}, type={self.type})"
 
 
 class _Provisioned(ComputeTarget):
-    @staticmethod
-    def provisioning_configuration(*args: Any, **kwargs: Any) -> dict:
-        """Accepted, so that ComputeTarget.create can say what to do instead."""
-        return {"args": args, **kwargs}
+    @classmethod
+    def provisioning_configuration(cls, *args: Any, **kwargs: Any) -> dict:
+        """Accepted (vm_size, max_nodes, ...), so that ComputeTarget.create knows the kind."""
+        return {"kind": cls.__name__, "args": args, **kwargs}
 
 
 class AmlCompute(_Provisioned):

@@ -3,12 +3,14 @@ from marshmallow import Schema, fields, validate
 
 
 class ComputeCreateSchema(Schema):
-    """POST /computes: a name, the type (ray) and the cluster's dashboard address."""
+    """POST /computes: a name, the type and, for a Ray cluster, its dashboard address."""
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    type = fields.String(load_default="ray", metadata={"description": "ray"})
-    address = fields.String(required=True, validate=validate.Length(min=1, max=2000),
-                            metadata={"description": "the Ray dashboard, http://HOST:8265"})
+    type = fields.String(load_default="ray", metadata={
+        "description": "ray (a Ray cluster), or local (another name for amlocal's agent: what "
+                       "an Azure AmlCompute cluster becomes)"})
+    address = fields.String(load_default="", validate=validate.Length(max=2000),
+                            metadata={"description": "ray: the Ray dashboard, http://HOST:8265"})
     description = fields.String(load_default="", validate=validate.Length(max=5000))
 
 
