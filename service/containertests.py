@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from scoring import BATCHING_VARIABLES, NOCODE_ENTRY_SCRIPT
+from scoring import BATCHING_VARIABLES
 from training import snapshot as snapshots
 from training.executor import user_environ
 
@@ -31,7 +31,7 @@ from .store import Run, Store, Workspace
 from .targets import docker_image as images
 from .targets import probes
 from .targets.docker import build_layout_image
-from .targets.layout import AppLayout, lay_out_models, write_source
+from .targets.layout import AppLayout, lay_out_app
 
 KIND = "container-test"
 EXPERIMENT = "container-tests"
@@ -117,22 +117,7 @@ class Job:
         """The app folder a deployment generation would have, under the run's hidden folder."""
         root = self.ws.run_dir(self.run.id) / ".amlocal" / "app"
         shutil.rmtree(root, ignore_errors=True)
-        app_root = root / "azureml-app"
-        config = self.spec.get("inference_config")
-        source_dir = None
-        if config is None:
-            app_root.mkdir(parents=True)
-            entry = Path(NOCODE_ENTRY_SCRIPT).name
-            shutil.copy2(NOCODE_ENTRY_SCRIPT, app_root / entry)
-        else:
-            source_dir = root / "source"
-            write_source(config["source"], source_dir, self._extract_run)
-            entry = config["entry_script"]
-            shutil.copytree(source_dir, app_root)
-        model_dir = lay_out_models(models, app_root)
-        (root / "logs").mkdir(parents=True, exist_ok=True)
-        return AppLayout(root=root, app_root=app_root, entry_script=entry, model_dir=model_dir,
-                         source_dir=source_dir)
+        return lay_out_app(root, self.spec, models, self._extract_run)
 
     def _extract_run(self, run_id: str, dest: Path) -> None:
         snapshots.extract(self.ws.snapshot(self.store.get_run(run_id).snapshot_sha256), dest)

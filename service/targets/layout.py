@@ -132,6 +132,13 @@ def lay_out(ws: Workspace, name: str, generation: int, spec: dict, models: list[
     root = generation_dir(ws, name, generation)
     if root.exists():
         shutil.rmtree(root)
+    return lay_out_app(root, spec, models, extract_run)
+
+
+def lay_out_app(root: Path, spec: dict, models: list[Any],
+                extract_run: Callable[[str, Path], None]) -> AppLayout:
+    """Fill an empty `root` as a deployment generation's folder is laid out (a container test
+    builds the same image from it)."""
     app_root = root / APP_DIR
     config = spec.get("inference_config")
     source_dir = None
