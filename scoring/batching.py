@@ -5,7 +5,11 @@ in one pass of its loop. When a pass holds two or more requests, `Batcher.gather
 raw bytes first: each `POST /score` JSON body is parsed and converted as its request would be,
 requests that agree on every other parameter are grouped, each group's rows are concatenated and
 scored in one run() call, and the answer is split back by row counts. The requests are then served
-as usual, and `Batcher.take` hands each one its slice instead of calling run() again. So:
+as usual, and `Batcher.take` hands each one its slice instead of calling run() again. A request
+whose head is plain (`Posted.plain`: one gunicorn's parser reads exactly as `parse_post` does)
+skips that parser: `Batcher.environ` builds its WSGI environ from the head already parsed here,
+the app answers it as any other (keys, request ids, metrics, log line), and the worker writes the
+response itself in one send. That halves what a batched request costs beside its rows. So:
 
 - a lone request never waits: nothing is gathered unless the pass already holds others;
 - a request that cannot be converted (a 400) joins no batch: it is served alone, as before;
@@ -22,7 +26,10 @@ row by row: a list (or a dict of lists) as long as the input. `AMLOCAL_BATCH_ONL
 """
 from __future__ import annotations
 
+import io
+import re
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -37,35 +44,70 @@ ONLY_MARKER = "AMLOCAL_BATCH_ONLY"
 HEAD_END = b"\r\n\r\n"
 
 
-def parse_score_post(raw: bytes, max_body: int) -> tuple[str, bytes] | None:
-    """(content type, body) of a whole `POST /score` request with a Content-Length; None for
-    anything else (those are served without batching, so being strict here costs nothing)."""
+# A head that gunicorn's parser reads exactly as parse_post does: within its default limits
+# (request line 4094 bytes, 100 fields of 8190), HTTP/1.1, names plain tokens, values printable,
+# no name twice, and none of the fields the parser gives a meaning of its own.
+PLAIN_HEAD_BYTES = 4094
+PLAIN_FIELDS = 100
+_PLAIN_LINES = re.compile(rb"(?:\r\n[A-Za-z0-9-]+:[\x20-\x7e\t]*)*")
+_PLAIN_TARGET = re.compile(rb"/score(?:\?[\x21-\x7e]*)?")
+_PARSER_FIELDS = frozenset({b"connection", b"expect", b"forwarded", b"keep-alive", b"proxy-connection",
+                            b"te", b"trailer", b"transfer-encoding", b"upgrade"})
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """A whole `POST /score` request with a Content-Length, as parse_post read it."""
+
+    target: bytes                          # path and query, as sent
+    fields: tuple[tuple[bytes, bytes], ...]  # (name, value) as sent, values stripped of blanks
+    content_type: str
+    body: bytes
+    # Only this request, and a head gunicorn's parser reads the same way (PLAIN_* above): its
+    # answer may skip that parser (Batcher.environ).
+    plain: bool
+
+
+def parse_post(raw: bytes, max_body: int) -> Posted | None:
+    """A whole `POST /score` request with a Content-Length; None for anything else (those are
+    served without batching, so being strict here costs nothing)."""
     head_end = raw.find(HEAD_END)
     if head_end < 0:
         return None
-    lines = raw[:head_end].split(b"\r\n")
-    request_line = lines[0]
+    line_end = raw.find(b"\r\n", 0, head_end)
+    request_line = raw[:head_end if line_end < 0 else line_end]
     if not request_line.startswith((b"POST /score ", b"POST /score?")) or not request_line.endswith(
             (b" HTTP/1.1", b" HTTP/1.0")):
         return None
-    content_type, length = "", None
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
+    fields = tuple((name, value.strip(b" \t")) for name, _, value in (
+        line.partition(b":") for line in raw[len(request_line) + 2:head_end].split(b"\r\n")) if name or value)
+    content_type, length, keys, exact = "", None, [], True
+    for name, value in fields:
         key = name.strip().lower()
+        keys.append(key)
         if key == b"content-length":
-            value = value.strip()
             if length is not None or not value.isdigit():
                 return None
             length = int(value)
+            exact = exact and value == str(length).encode()
         elif key == b"content-type":
-            content_type = value.strip().decode("latin-1")
+            content_type = value.decode("latin-1")
         elif key == b"transfer-encoding":
             return None
+        elif key in _PARSER_FIELDS or key.startswith(b"x-forwarded"):
+            exact = exact and key == b"connection" and value.lower() == b"keep-alive"
     if length is None or length > max_body:
         return None
     start = head_end + len(HEAD_END)
     body = raw[start:start + length]
-    return (content_type, body) if len(body) == length else None
+    if len(body) != length:
+        return None
+    target = request_line[len(b"POST "):-len(b" HTTP/1.1")]
+    plain = (exact and len(raw) == start + length  # and nothing pipelined behind it
+             and request_line.endswith(b"1.1") and start <= PLAIN_HEAD_BYTES and len(keys) <= PLAIN_FIELDS
+             and len(set(keys)) == len(keys) and _PLAIN_TARGET.fullmatch(target) is not None
+             and _PLAIN_LINES.fullmatch(raw, len(request_line), head_end) is not None)
+    return Posted(target, fields, content_type, body, plain)
 
 
 def row_count(rows: Any) -> int | None:
@@ -127,6 +169,7 @@ class Batcher:
         self.max_rows, self.max_latency_s = max_rows, max_latency_ms / 1000
         self.timeout_ms, self.max_body, self.observe = timeout_ms, max_body, observe
         self.done: dict[bytes, tuple[Any, float]] = {}
+        self.posted: dict[bytes, Posted] = {}  # the pass's raw requests staged, as parsed
 
     @classmethod
     def for_script(cls, script: EntryScript, settings: Any, observe: Callable[[int], None]
@@ -175,17 +218,37 @@ class Batcher:
             return None
         return self.done.get(request.body)
 
+    def environ(self, raw: bytes) -> dict[str, Any] | None:
+        """The WSGI environ of a raw request whose answer this pass holds, built from the head
+        parsed when it was staged, so that the worker can serve it without gunicorn's parser;
+        None when its answer is not here or its head is not plain (gunicorn parses it then)."""
+        posted = self.posted.get(raw)
+        if posted is None or not posted.plain or self.done.get(posted.body) is None:
+            return None
+        path, _, query = posted.target.decode("ascii").partition("?")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": "POST", "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": query,
+            "SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_TYPE": posted.content_type,
+            "CONTENT_LENGTH": str(len(posted.body)), "wsgi.input": io.BytesIO(posted.body)}
+        for name, value in posted.fields:
+            key = name.decode("ascii").upper().replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                environ["HTTP_" + key] = value.decode("ascii")
+        return environ
+
     def clear(self) -> None:
         """Forget the pass's answers (called when the pass is over)."""
         self.done.clear()
+        self.posted.clear()
 
     def _stage(self, raw: bytes) -> tuple[bytes, Any, dict[str, Any], Any, int] | None:
-        parsed = parse_score_post(raw, self.max_body)
-        if parsed is None:
+        posted = parse_post(raw, self.max_body)
+        if posted is None:
             return None
-        content_type, body = parsed
+        body, content_type = posted.body, posted.content_type
         if not body or not is_json(content_type):
             return None
+        self.posted[raw] = posted
         try:
             arguments = decorated_arguments(self.script, ScoreRequest("POST", body, content_type))
         except ScoringError:

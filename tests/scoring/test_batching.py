@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scoring import NOCODE_ENTRY_SCRIPT
-from scoring.batching import Batcher, parse_score_post, split_result
+from scoring.batching import Batcher, parse_post, split_result
 from scoring.entry import EntryScript
 from scoring.logs import logger
 from scoring.settings import load_settings
@@ -52,17 +52,31 @@ def run(data, scale=1.0):
 JSON = "application/json"
 
 
-def raw_post(body: bytes, request_id: str, content_type: str = JSON) -> bytes:
+KEY = "key-1"  # the opted-in server's scoring key (the forest servers have none)
+
+
+def raw_post(body: bytes, request_id: str, content_type: str = JSON, extra: str = f"Authorization: Bearer {KEY}\r\n"
+             ) -> bytes:
     """One keep-alive POST /score request, as bytes."""
-    return (f"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+    return (f"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n{extra}"
             f"x-request-id: {request_id}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-def read_response(sock: socket.socket) -> tuple[int, str, bytes]:
-    """(status, content type, body) of the next response on a kept-alive connection."""
+# What differs between two answers to the same request: when, and how long run() took.
+VOLATILE = {"date", "x-ms-run-fn-exec-ms"}
+
+
+def read_response(sock: socket.socket) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
+    """(status, header fields in order but the volatile ones, body) of the next response on a
+    kept-alive connection."""
     response = http.client.HTTPResponse(sock)
     response.begin()
-    return response.status, response.getheader("Content-Type", ""), response.read()
+    fields = tuple((name, value) for name, value in response.getheaders() if name.lower() not in VOLATILE)
+    return response.status, fields, response.read()
+
+
+def content_type(fields: tuple[tuple[str, str], ...]) -> str:
+    return dict(fields).get("Content-Type", "")
 
 
 class Clients:
@@ -77,7 +91,7 @@ class Clients:
             assert read_response(sock)[0] == 200  # accepted, now idle in the worker's poller
             self.socks.append(sock)
 
-    def exchange(self, requests: list[bytes], before_reading=None) -> list[tuple[int, str, bytes]]:
+    def exchange(self, requests: list[bytes], before_reading=None) -> list[tuple[int, tuple, bytes]]:
         """Send every request (one per connection), optionally do something, then read them all."""
         for sock, request in zip(self.socks, requests):
             sock.sendall(request)
@@ -117,7 +131,37 @@ def batch_calls(server: Server) -> float:
     (b"POST /score HTTP/1.1\r\nContent-Length: 20000\r\n\r\n" + b"x" * 20000, None),   # over the cap
 ], ids=["json", "query", "short", "chunked", "two-lengths", "other-path", "get", "too-large"])
 def test_only_whole_score_posts_are_looked_at(raw: bytes, expected: tuple | None) -> None:
-    assert parse_score_post(raw, max_body=10000) == expected
+    posted = parse_post(raw, max_body=10000)
+    assert (posted and (posted.content_type, posted.body)) == expected
+
+
+PLAIN = b"POST /score HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+
+
+@pytest.mark.parametrize("raw, plain", [
+    (PLAIN + b"\r\n{}", True),
+    (PLAIN + b"Connection: keep-alive\r\nx-request-id: \t a b \r\n\r\n{}", True),
+    (PLAIN.replace(b"/score", b"/score?verbose=true") + b"\r\n{}", True),
+    (PLAIN.replace(b"HTTP/1.1", b"HTTP/1.0") + b"\r\n{}", False),        # gunicorn closes it
+    (PLAIN + b"Connection: close\r\n\r\n{}", False),
+    (PLAIN + b"Expect: 100-continue\r\n\r\n{}", False),
+    (PLAIN + b"X-Forwarded-Proto: https\r\n\r\n{}", False),            # the parser's own fields
+    (PLAIN + b"x_request_id: a\r\n\r\n{}", False),                    # gunicorn drops it
+    (PLAIN + b"x-request-id: a\r\nX-Request-Id: b\r\n\r\n{}", False),  # twice
+    (PLAIN + b"x-request-id: caf\xc3\xa9\r\n\r\n{}", False),           # not ASCII
+    (PLAIN + b"x-request-id: a\x01\r\n\r\n{}", False),                 # a control character
+    (PLAIN + b"\r\n{}POST /score HTTP/1.1\r\n", False),                 # a pipelined request behind
+    (PLAIN.replace(b"Length: 2", b"Length: 02") + b"\r\n{}", False),
+    (PLAIN + b"x-a: " + b"b" * 4100 + b"\r\n\r\n{}", False),              # over gunicorn's line limit
+    (PLAIN + b"a: b\r\n" * 100 + b"\r\n{}", False),                     # over its 100 fields
+], ids=["plain", "keep-alive", "query", "http-1.0", "close", "expect", "forwarded", "underscore",
+        "twice", "non-ascii", "control", "pipelined", "leading-zero", "long-line", "many-fields"])
+def test_only_plain_heads_may_skip_gunicorns_parser(raw: bytes, plain: bool) -> None:
+    posted = parse_post(raw, max_body=10000)
+    assert posted is not None and posted.body == b"{}" and posted.plain is plain
+    assert posted.fields[0] == (b"Host", b"h")
+    if b"x-request-id: \t a b" in raw:
+        assert (b"x-request-id", b"a b") in posted.fields
 
 
 def test_answers_are_cut_by_row_counts() -> None:
@@ -181,11 +225,12 @@ def test_no_code_batches_only_methods_whose_rows_are_exact(tmp_path: Path,
 
 @pytest.fixture(scope="module")
 def opted_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Gate]]:
-    """One server for the opted-in script, its run() gated, SCORING_TIMEOUT_MS 1 s."""
+    """One server for the opted-in script, its run() gated, SCORING_TIMEOUT_MS 1 s, a key."""
     folder = tmp_path_factory.mktemp("opted-in")
     (folder / "score.py").write_text(OPTED_IN)
     gate = Gate(folder / "gate")
-    server = Server(folder, folder / "score.py", env={**gate.env, "SCORING_TIMEOUT_MS": "1000"})
+    server = Server(folder, folder / "score.py", env={**gate.env, "SCORING_TIMEOUT_MS": "1000",
+                                                      "AMLOCAL_SCORING_KEYS": KEY})
     try:
         yield server.wait_ready(), gate
     finally:
@@ -196,7 +241,15 @@ def opted_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server,
 def _queued_then_released(server: Server, gate: Gate, bodies: list[bytes]) -> list[tuple[int, str, dict]]:
     """Hold the worker in run(), send `bodies` on kept-alive connections, wait until the server's
     sockets hold all of them, let the worker go: its next pass has them all ready at once."""
-    clients = Clients(server, len(bodies) + 1)
+    requests = [raw_post(body, f"r{i}") for i, body in enumerate(bodies)]
+    return [(status, content_type(fields), json.loads(body))
+            for status, fields, body in _queued_requests_then_released(server, gate, requests)]
+
+
+def _queued_requests_then_released(server: Server, gate: Gate, requests: list[bytes],
+                                   after=lambda socks: None) -> list[tuple[int, tuple, bytes]]:
+    """The same with whole requests; `after(socks)` is called once they are answered."""
+    clients = Clients(server, len(requests) + 1)
     try:
         held = clients.socks[-1]
         held.sendall(raw_post(b'{"data": [[-1, -1]]}', "held"))
@@ -207,11 +260,49 @@ def _queued_then_released(server: Server, gate: Gate, bodies: list[bytes]) -> li
                                  for sock, request in zip(socks, requests)),
                      message="every request in the server's socket buffers")
             gate.release()
-        answers = clients.exchange([raw_post(body, f"r{i}") for i, body in enumerate(bodies)], arrived)
+        answers = clients.exchange(requests, arrived)
         assert read_response(held)[0] == 200
-        return [(status, kind, json.loads(body)) for status, kind, body in answers]
+        after(clients.socks)
+        return answers
     finally:
         clients.close()
+
+
+def _alone(server: Server, request: bytes) -> tuple[int, tuple, bytes]:
+    """The answer to one request on a connection of its own: gunicorn parses it, run() sees it alone."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+        sock.sendall(request)
+        return read_response(sock)
+
+
+def test_batched_answers_keep_keys_ids_and_connection_rules(opted_in: tuple[Server, Gate]) -> None:
+    """Answers from a batch have the status and head of answers to the same requests alone, be
+    they written by the worker (plain heads) or by gunicorn (Connection: close)."""
+    server, gate = opted_in
+    body = b'{"data": [[1, 2]]}'
+    requests = [raw_post(body, "plain"),
+                raw_post(body, "wrong-key", extra="Authorization: Bearer nope\r\n"),
+                raw_post(body, "no-key", extra=""),
+                raw_post(body, "closing", extra=f"Authorization: Bearer {KEY}\r\nConnection: close\r\n"),
+                raw_post(body, "kept", extra=f"Authorization: Bearer {KEY}\r\nConnection: keep-alive\r\n"
+                                             "x-ms-client-request-id: client-1\r\nTraceId: t-1\r\n")]
+    closed: list[bytes] = []
+    before = batch_calls(server)
+    answers = _queued_requests_then_released(server, gate, requests,
+                                             after=lambda socks: closed.append(socks[3].recv(1)))
+    assert batch_calls(server) == before + 1
+    assert closed == [b""]  # the server closed the Connection: close one after its answer
+    alone = [_alone(server, request) for request in requests]
+    assert [status for status, _, _ in answers] == [200, 401, 401, 200, 200]
+    for (status, fields, body_), (status_alone, fields_alone, body_alone) in zip(answers, alone):
+        assert fields == fields_alone and status == status_alone
+        if status == 200:
+            assert json.loads(body_)["sum"] == json.loads(body_alone)["sum"] == [3.0]
+        else:
+            assert body_ == body_alone and b"Missing or invalid key" in body_
+    kept = dict(answers[4][1])
+    assert (kept["x-ms-client-request-id"], kept["TraceId"], kept["Connection"]) == ("client-1", "t-1", "keep-alive")
+    assert dict(answers[3][1])["Connection"] == "close"
 
 
 def test_queued_requests_are_one_call_and_bad_ones_answer_alone(opted_in: tuple[Server, Gate]) -> None:
@@ -288,6 +379,8 @@ BODY = st.one_of(VALID.map(lambda body: json.dumps(body).encode()), INVALID)
 @given(bodies=st.lists(BODY, min_size=2, max_size=12))
 def test_concurrent_mixes_get_the_bytes_they_get_unbatched(forest_servers: tuple[Clients, Clients],
                                                            bodies: list[bytes]) -> None:
+    """Status, head and body alike (but the date and run()'s duration), whether the batched
+    answer was written by the worker itself or by gunicorn."""
     batched, alone = forest_servers
     requests = [raw_post(body, f"req-{i}") for i, body in enumerate(bodies)]
     assert batched.exchange(requests) == alone.exchange(requests)
