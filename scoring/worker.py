@@ -6,9 +6,10 @@ client pays a TCP handshake per request. Its gthread worker keeps connections al
 request to a pool thread and the result back to the main thread through a pipe: two thread
 switches and a GIL handoff per request, which cost more than the handshake (bench/README.md).
 Scoring is CPU-bound under the GIL, so a thread pool buys nothing. This worker is gthread with
-the pool taken out: the same poller, keep-alive, connection limits and graceful stop, but each
-request is served inline, one per ready connection per pass (round robin, so a connection sending
-1000-row bodies cannot starve the others). Running in the main thread also lets the scoring
+the pool taken out: the same poller, keep-alive, connection limits and graceful stop (and, when
+it is the only worker, every waiting connection accepted at once), but each request is served
+inline, one per ready connection per pass (round robin, so a connection sending 1000-row bodies
+cannot starve the others). Running in the main thread also lets the scoring
 deadline use SIGALRM, as under the sync worker. The per-request log lines are written when the
 worker is about to wait for the network, after the responses went out.
 
@@ -51,6 +52,7 @@ from .logs import hold_info_lines, logger
 
 RECV_BYTES = 1024 * 1024  # one non-blocking read of a connection's request per pass
 RECVS_PER_PASS = 4        # then the other connections get their turn
+ACCEPTS_PER_EVENT = 64    # connections accepted at once, when the worker is the only one
 LINGER_S = 2.0            # a closed connection's last response: time for the client to read it
 LINGER_BYTES = 65536      # and how much of what it still sends is read and dropped meanwhile
 _REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large",
@@ -140,6 +142,20 @@ class KeepAliveWorker(gthread.ThreadWorker):
         self.batcher = getattr(self.wsgi, "batcher", None)
         self.scoring_app = self.wsgi
         self.wsgi = _response_tweaks(self.wsgi)
+
+    def accept(self, listener: Any) -> None:
+        """Accept every connection waiting (at most ACCEPTS_PER_EVENT, within the connection
+        limit) when this is the only worker. gthread accepts one per event, so a burst of 16 new
+        connections took 16 passes of the loop, the last client's first request waiting behind
+        15 passes of scoring, and their requests could not share a batch. With several workers
+        sharing the listener, one per event still spreads a burst among them."""
+        for _ in range(ACCEPTS_PER_EVENT if self.cfg.workers == 1 else 1):
+            if self.nr_conns >= self.worker_connections:
+                break
+            before = self.nr_conns
+            super().accept(listener)
+            if self.nr_conns == before:  # nothing waiting any more (or that client gave up)
+                break
 
     # -- reading requests in the event loop -------------------------------------------------
 

@@ -247,9 +247,12 @@ def _queued_then_released(server: Server, gate: Gate, bodies: list[bytes]) -> li
 
 
 def _queued_requests_then_released(server: Server, gate: Gate, requests: list[bytes],
-                                   after=lambda socks: None) -> list[tuple[int, tuple, bytes]]:
-    """The same with whole requests; `after(socks)` is called once they are answered."""
-    clients = Clients(server, len(requests) + 1)
+                                   after=lambda socks: None, new_connections: bool = False
+                                   ) -> list[tuple[int, tuple, bytes]]:
+    """The same with whole requests; `after(socks)` is called once they are answered. With
+    `new_connections`, each request comes on a connection opened while the worker is held
+    (still waiting in the listener's queue when it is let go)."""
+    clients = Clients(server, 1 if new_connections else len(requests) + 1)
     try:
         held = clients.socks[-1]
         held.sendall(raw_post(b'{"data": [[-1, -1]]}', "held"))
@@ -260,12 +263,26 @@ def _queued_requests_then_released(server: Server, gate: Gate, requests: list[by
                                  for sock, request in zip(socks, requests)),
                      message="every request in the server's socket buffers")
             gate.release()
+        if new_connections:
+            clients.socks[:0] = [socket.create_connection(("127.0.0.1", server.port), timeout=60)
+                                 for _ in requests]
         answers = clients.exchange(requests, arrived)
         assert read_response(held)[0] == 200
         after(clients.socks)
         return answers
     finally:
         clients.close()
+
+
+def test_a_burst_of_new_connections_is_one_batch(opted_in: tuple[Server, Gate]) -> None:
+    """The worker accepts every waiting connection at once: their first requests share a pass
+    (gthread alone would accept one per pass, each request a call of its own)."""
+    server, gate = opted_in
+    before = batch_calls(server)
+    requests = [raw_post(b'{"data": [[1, 2]]}', f"new-{i}") for i in range(12)]
+    answers = _queued_requests_then_released(server, gate, requests, new_connections=True)
+    assert [(status, json.loads(body)) for status, _, body in answers] == [(200, {"sum": [3.0], "rows": [12]})] * 12
+    assert batch_calls(server) == before + 1
 
 
 def _alone(server: Server, request: bytes) -> tuple[int, tuple, bytes]:
