@@ -223,7 +223,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=3, help="whole seconds per wrk run (3)")
     parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up load (1)")
-    parser.add_argument("--repetitions", type=int, default=3, help="interleaved repetitions (3)")
+    parser.add_argument("--repetitions", type=int, default=5, help="interleaved repetitions (5)")
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset")
     parser.add_argument("--workdir", type=Path, help="where models, bodies, logs go (a temp dir)")
