@@ -56,6 +56,8 @@ def test_private_names_stay_attribute_errors():
      "Invalid configuration, memory_gb must be positive."),
     ("LocalWebservice.deploy_configuration(port=70000)",
      "Invalid configuration, port must be an integer in range [1, 65535]"),
+    ("LocalWebservice.deploy_configuration(amlocal_max_batch_rows=0)",
+     "Invalid configuration, amlocal_max_batch_rows must be a positive integer."),
     ("ResourceConfiguration(cpu=0)", "Invalid configuration, cpu must be greater than zero."),
     ("InferenceConfig()", "Error, need to specify entry_script."),
     ("InferenceConfig(entry_script='score.txt')",
@@ -158,6 +160,8 @@ def test_deployment_configurations_are_amlocal_targets():
         {"target": "local", "port": 6789}
     assert LocalWebservice.deploy_configuration(amlocal_target="docker")._body() == \
         {"target": "docker"}
+    assert LocalWebservice.deploy_configuration(amlocal_max_batch_rows=64, amlocal_max_latency_ms=5)._body() == \
+        {"target": "local", "max_batch_rows": 64, "max_latency_ms": 5}
     with pytest.raises(NotImplementedError, match=r"deploy_configuration\(ssl_enabled\) is not "
                        "mirrored by amlocal"):
         AciWebservice.deploy_configuration(ssl_enabled=True)

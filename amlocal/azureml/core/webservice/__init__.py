@@ -53,16 +53,24 @@ class WebserviceDeploymentConfiguration(Mirrored):
 
 
 class LocalWebserviceDeploymentConfiguration(WebserviceDeploymentConfiguration):
-    def __init__(self, port: int | None = None, amlocal_target: str = "local"):
+    def __init__(self, port: int | None = None, amlocal_target: str = "local",
+                 amlocal_max_batch_rows: int | None = None, amlocal_max_latency_ms: int | None = None):
         if port is not None and not (isinstance(port, int) and 1 <= port <= 65535):
             raise WebserviceException("Invalid configuration, port must be an integer in range "
                                       "[1, 65535]")
         if amlocal_target not in ("local", "docker"):
             raise WebserviceException("amlocal_target must be 'local' or 'docker'")
+        for name, value in (("amlocal_max_batch_rows", amlocal_max_batch_rows),
+                            ("amlocal_max_latency_ms", amlocal_max_latency_ms)):
+            if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise WebserviceException(f"Invalid configuration, {name} must be a positive integer.")
         self.port, self.target = port, amlocal_target
+        # The scoring server's micro-batching knobs (amlocal's own; Azure's server does not batch).
+        self.max_batch_rows, self.max_latency_ms = amlocal_max_batch_rows, amlocal_max_latency_ms
 
     def _body(self) -> dict:
-        return {"target": self.target, **({"port": self.port} if self.port else {})}
+        knobs = {"port": self.port, "max_batch_rows": self.max_batch_rows, "max_latency_ms": self.max_latency_ms}
+        return {"target": self.target, **{key: value for key, value in knobs.items() if value is not None}}
 
 
 class AciServiceDeploymentConfiguration(WebserviceDeploymentConfiguration):
@@ -282,9 +290,12 @@ class LocalWebservice(Webservice):
     """Azure's local Docker deployment, here amlocal's local (or docker) target."""
 
     @staticmethod
-    def deploy_configuration(port: int | None = None,
-                             amlocal_target: str = "local") -> LocalWebserviceDeploymentConfiguration:
-        return LocalWebserviceDeploymentConfiguration(port, amlocal_target)
+    def deploy_configuration(port: int | None = None, amlocal_target: str = "local",
+                             amlocal_max_batch_rows: int | None = None,
+                             amlocal_max_latency_ms: int | None = None
+                             ) -> LocalWebserviceDeploymentConfiguration:
+        return LocalWebserviceDeploymentConfiguration(port, amlocal_target, amlocal_max_batch_rows,
+                                                      amlocal_max_latency_ms)
 
     def _announce(self, show_output: bool) -> None:
         print(f"Local webservice is running at http://localhost:{self.port}")
