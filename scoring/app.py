@@ -49,22 +49,26 @@ class ScoringApp:
         self.settings = settings
         self.script = script
         self.metrics = Metrics()
-        # Gathers a pass's concurrent requests (the keepalive worker calls it); None: never batched.
-        self.batcher = Batcher.for_script(script, settings, self.metrics.observe_batch)
-        self._batched = self.batcher.take if self.batcher is not None else None
         self.keys = tuple(key.encode() for key in settings.scoring_keys)
+        # Gathers a pass's concurrent requests (the keepalive worker calls it); None: never batched.
+        self.batcher = Batcher.for_script(script, settings, self.metrics.observe_batch, self.admits)
+        self._batched = self.batcher.take if self.batcher is not None else None
         self.base_headers = [("x-ms-server-version", settings.server_version or f"amlocal-scoring/{__version__}")]
         self.flask = create_flask_app(self, Swagger(script.run_function, settings.app_root or "."))
 
-    def authorize(self, authorization: str | None) -> None:
-        """Raise Unauthorized unless keys are off or the header is `Bearer <primary|secondary>`."""
+    def admits(self, authorization: str | None) -> bool:
+        """Whether keys are off or the Authorization header is `Bearer <primary|secondary>`."""
         if not self.keys:
-            return
+            return True
         scheme, _, token = (authorization or "").partition(" ")
         presented = token.strip().encode()
         # compare_digest against every key: the time taken does not tell which prefix matched.
         matches = [hmac.compare_digest(presented, key) for key in self.keys]
-        if scheme.lower() != "bearer" or not any(matches):
+        return scheme.lower() == "bearer" and any(matches)
+
+    def authorize(self, authorization: str | None) -> None:
+        """Raise Unauthorized unless `admits` the header."""
+        if not self.admits(authorization):
             raise Unauthorized("Missing or invalid key: send 'Authorization: Bearer <key>' with the "
                                "deployment's primary or secondary key.")
 

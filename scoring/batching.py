@@ -12,7 +12,8 @@ the app answers it as any other (keys, request ids, metrics, log line), and the 
 response itself in one send. That halves what a batched request costs beside its rows. So:
 
 - a lone request never waits: nothing is gathered unless the pass already holds others;
-- a request that cannot be converted (a 400) joins no batch: it is served alone, as before;
+- a request that cannot be converted (a 400), or lacks a valid key (a 401), joins no batch: it
+  is served alone, as before, and its rows are never scored;
 - a batch whose run() raises (or times out) precomputes nothing: each of its requests runs
   alone in its turn, so only the culprit fails, with its own error;
 - results are keyed by the exact body bytes the app then reads, so a request is only ever given
@@ -164,16 +165,17 @@ class Batcher:
     """Precomputes the answers of one pass's batchable requests; `take` hands them out."""
 
     def __init__(self, script: EntryScript, input_name: str, max_rows: int, max_latency_ms: int,
-                 timeout_ms: int, max_body: int, observe: Callable[[int], None]) -> None:
-        self.script, self.input_name = script, input_name
+                 timeout_ms: int, max_body: int, observe: Callable[[int], None],
+                 admits: Callable[[str | None], bool] = lambda authorization: True) -> None:
+        self.script, self.input_name, self.admits = script, input_name, admits
         self.max_rows, self.max_latency_s = max_rows, max_latency_ms / 1000
         self.timeout_ms, self.max_body, self.observe = timeout_ms, max_body, observe
         self.done: dict[bytes, tuple[Any, float]] = {}
         self.posted: dict[bytes, Posted] = {}  # the pass's raw requests staged, as parsed
 
     @classmethod
-    def for_script(cls, script: EntryScript, settings: Any, observe: Callable[[int], None]
-                   ) -> "Batcher | None":
+    def for_script(cls, script: EntryScript, settings: Any, observe: Callable[[int], None],
+                   admits: Callable[[str | None], bool] = lambda authorization: True) -> "Batcher | None":
         """A batcher when the script opts in and batching is on; None (and why, logged) if not."""
         name = script.marker(INPUT_MARKER)
         if name is None or settings.max_batch_rows <= 1:
@@ -186,7 +188,7 @@ class Batcher:
                     "(at most %d rows, %d ms gathering)", name, settings.max_batch_rows,
                     settings.max_latency_ms)
         return cls(script, name, settings.max_batch_rows, settings.max_latency_ms,
-                   settings.scoring_timeout_ms, settings.max_request_bytes, observe)
+                   settings.scoring_timeout_ms, settings.max_request_bytes, observe, admits)
 
     # -- one pass ---------------------------------------------------------------------------
 
@@ -246,8 +248,8 @@ class Batcher:
         if posted is None:
             return None
         body, content_type = posted.body, posted.content_type
-        if not body or not is_json(content_type):
-            return None
+        if not body or not is_json(content_type) or not self.admits(_authorization(posted)):
+            return None  # served alone: the app answers it (a 401 without scoring its rows)
         self.posted[raw] = posted
         try:
             arguments = decorated_arguments(self.script, ScoreRequest("POST", body, content_type))
@@ -303,6 +305,14 @@ class Batcher:
             for body in bodies:
                 if self.done.get(body) is None:
                     self.done.pop(body, None)
+
+
+def _authorization(posted: Posted) -> str | None:
+    """The request's Authorization header as parse_post read it (the app checks it again)."""
+    for name, value in posted.fields:
+        if name.lower() == b"authorization":
+            return value.decode("latin-1")
+    return None
 
 
 def _row_kind(rows: Any) -> Any:
