@@ -161,7 +161,10 @@ class ForkServer:
             os.kill(pid, signal.SIGKILL)
 
     def _accept(self) -> bool:
-        message, fds, _, _ = socket.recv_fds(self.control, 65536, 1)
+        try:
+            message, fds, _, _ = socket.recv_fds(self.control, 65536, 1)
+        except ConnectionResetError:  # the API closed with our "ready" unread: it is gone all the same
+            return False
         if not message:
             return False
         if not fds:
