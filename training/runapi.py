@@ -127,9 +127,9 @@ class RunApi:
         """End a child run: Completed, Failed or Canceled."""
         return self.set_status(status, message, run_id=child_id)
 
-    def list_children(self, run_id: str | None = None) -> list[dict]:
-        """The run's children."""
-        return self.request("GET", self._run(run_id) + "/children")["children"]
+    def list_children(self, run_id: str | None = None, runs: bool = False) -> list[dict]:
+        """The run's children (with `runs`, each row's "run" is the child's whole record)."""
+        return self.request("GET", self._run(run_id) + "/children" + ("?runs=true" if runs else ""))["children"]
 
     def register_model(self, name: str, path: str, run_id: str | None = None,
                        **fields: Any) -> dict:

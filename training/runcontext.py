@@ -532,8 +532,8 @@ class AmlocalRun:
         api = self._require_api("run.get_children")
         found, pending = [], [self._id]
         while pending:
-            for row in api.list_children(run_id=pending.pop(0)):
-                found.append(api.get_run(row["run_id"]))
+            for row in api.list_children(run_id=pending.pop(0), runs=True):
+                found.append(row["run"])
                 if recursive:
                     pending.append(row["run_id"])
         kept = [r for r in found if _matches(r.get("tags") or {}, tags)

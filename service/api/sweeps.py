@@ -43,9 +43,16 @@ def _query(schema: Any) -> dict:
 
 @bp.get("/runs/<run_id>/children")
 @doc("A run's children in order; ?sort=primary_metric&top=N ranks a sweep's children like "
-     "get_children_sorted_by_primary_metric.", query=ChildrenQuerySchema, response=ChildrenSchema)
+     "get_children_sorted_by_primary_metric; ?runs=true adds each child's whole run record.",
+     query=ChildrenQuerySchema, response=ChildrenSchema)
 def children(run_id: str):
-    return {"children": list_children(store(), run_id, **_query(ChildrenQuerySchema()))}
+    query = _query(ChildrenQuerySchema())
+    with_runs = query.pop("runs")
+    rows = list_children(store(), run_id, **query)
+    if with_runs:
+        for row in rows:
+            row["run"] = RUN.dump(store().get_run(row["run_id"]))
+    return {"children": rows}
 
 
 @bp.get("/runs/<run_id>/best")

@@ -71,6 +71,10 @@ def test_a_run_acts_on_itself_and_its_children(client, db, own):
                 json={"metrics": [{"name": "m", "value": 1}]}).status_code == 200
     assert [c["run_id"] for c in call("GET", f"/runs/{run_id}/children").get_json()[
         "children"]] == [child["id"]]
+    with_runs = call("GET", f"/runs/{child['id']}/children?runs=true").get_json()["children"]
+    shown = call("GET", f"/runs/{grandchild['id']}").get_json()
+    assert [row["run"] for row in with_runs] == [{k: v for k, v in shown.items() if k != "summary"}]
+    assert "run" not in call("GET", f"/runs/{child['id']}/children").get_json()["children"][0]
     ended = call("POST", f"/runs/{grandchild['id']}/status",
                  json={"status": "Failed", "message": "fold 2 diverged"})
     assert ended.get_json()["status"] == "Failed"

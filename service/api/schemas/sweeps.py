@@ -27,12 +27,14 @@ class SweepRunSchema(RunSchema):
 
 
 class ChildSchema(Schema):
-    """One child as get_children_sorted_by_primary_metric returns it."""
+    """One child as get_children_sorted_by_primary_metric returns it (`run`: its whole record,
+    when asked for with ?runs=true)."""
 
     run_id = fields.String()
     hyperparameters = fields.Dict()
     best_primary_metric = fields.Float(allow_none=True)
     status = fields.String()
+    run = fields.Nested(RunSchema)
 
 
 class ChildrenSchema(Schema):
@@ -40,9 +42,7 @@ class ChildrenSchema(Schema):
 
 
 class BestChildSchema(ChildSchema):
-    """The best child (get_best_run_by_primary_metric) with its whole run record."""
-
-    run = fields.Nested(RunSchema)
+    """The best child (get_best_run_by_primary_metric), always with its whole run record."""
 
 
 class ChildrenQuerySchema(Schema):
@@ -50,6 +50,7 @@ class ChildrenQuerySchema(Schema):
     top = fields.Integer(load_default=0, validate=validate.Range(min=0, max=100000))
     reverse = fields.Boolean(load_default=False)
     discard_no_metric = fields.Boolean(load_default=False)
+    runs = fields.Boolean(load_default=False)  # each child's whole run record too (one call, not N)
 
 
 class BestQuerySchema(Schema):
