@@ -38,6 +38,27 @@ class Mirrored(metaclass=_MirroredMeta):
         raise not_mirrored(f"{_azure_name(type(self))}.{name}")
 
 
+class Printed:
+    """Azure's printing of Experiment and Run: `Name(Key: value,\n...)`, and in a notebook a
+    table with a link to the object's page. Subclasses give `_get_base_info_dict`, the name
+    printed (`_printed_as`) and the link's row label (`_page_label`)."""
+
+    _printed_as = ""
+    _page_label = ""
+
+    def __str__(self) -> str:
+        info = self._get_base_info_dict()  # type: ignore[attr-defined]
+        return "{0}({1})".format(self._printed_as, ",\n".join(f"{k}: {v}" for k, v in info.items()))
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>"
+                       for k, v in self._get_base_info_dict().items())  # type: ignore[attr-defined]
+        link = f'<a href="{self.get_portal_url()}" target="_blank">Link to amlocal</a>'  # type: ignore[attr-defined]
+        return f"<table>{rows}<tr><th>{self._page_label}</th><td>{link}</td></tr></table>"
+
+
 def module_getattr(module: str, alternatives: dict[str, str] | None = None) -> Callable:
     """A module `__getattr__`: SDK names the module lacks raise NotImplementedError."""
     alternatives = alternatives or {}

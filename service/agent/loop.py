@@ -21,6 +21,7 @@ from training.supervise import signal_tree
 from ..environments import prepare_run
 from ..settings import Settings, load_settings
 from ..store import Run, Store, Workspace, init_workspace
+from . import cancel_and_join
 from .ray_jobs import RayJobQueue
 from .container_tests import ContainerTestQueue
 from .reconciler import DeploymentReconciler
@@ -141,13 +142,7 @@ class RunQueue:
 
     def stop(self) -> None:
         """Cancel what is running and wait for it to end (the grace period applies)."""
-        for run_id in list(self.threads):
-            try:
-                self.store.request_cancel(run_id)
-            except Exception:  # already finished
-                pass
-        for thread in list(self.threads.values()):
-            thread.join(timeout=self.settings.cancel_grace_s + 10)
+        cancel_and_join(self.store, self.threads, self.settings.cancel_grace_s + 10)
 
 
 class Agent:

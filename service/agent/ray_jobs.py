@@ -22,6 +22,7 @@ from typing import Any
 from training.failure import reason as failure_reason
 from training.snapshot import extract, remove_tree
 
+from . import cancel_and_join
 from ..computes import (PROBE_ENTRYPOINT, ClusterState, ClusterUnreachable, Probe, RayCluster,
                         RuntimeEnvError, parse_probe, runtime_env_for)
 from ..runs import LOG_FILE
@@ -167,13 +168,8 @@ class RayJobQueue:
 
     def stop(self) -> None:
         """Cancel this agent's jobs and wait for them to stop."""
-        for run_id in list(self.threads):
-            try:
-                self.store.request_cancel(run_id)
-            except Exception:  # already finished
-                pass
-        for _, thread in list(self.threads.values()):
-            thread.join(timeout=self.settings.cancel_grace_s + 15)
+        cancel_and_join(self.store, {run_id: thread for run_id, (_, thread) in list(self.threads.items())},
+                        self.settings.cancel_grace_s + 15)
 
     def probe(self, target: ComputeTarget, client: Any) -> Probe:
         """The cluster's Python and packages, asked once per target (a tiny job)."""

@@ -5,7 +5,7 @@ import re
 from collections import OrderedDict
 from typing import Any, Iterator
 
-from .._base import Mirrored
+from .._base import Mirrored, Printed
 from ..exceptions import UserErrorException
 from ._errors import azure_errors
 
@@ -15,8 +15,10 @@ EXPERIMENT_NAME_ERROR = ("Experiment name must be between 1 and 255 characters l
                          "underscores. No whitespace is allowed.")
 
 
-class Experiment(Mirrored):
+class Experiment(Printed, Mirrored):
     """A named group of runs in the workspace."""
+
+    _printed_as, _page_label = "Experiment", "Report Page"
 
     def __init__(self, workspace: Any, name: str, _skip_check: bool = False, **_kwargs: Any):
         if not _skip_check and not (isinstance(name, str) and re.fullmatch(EXPERIMENT_NAME, name)):
@@ -72,14 +74,3 @@ class Experiment(Mirrored):
     def _get_base_info_dict(self) -> OrderedDict:
         return OrderedDict([("Name", self.name), ("Workspace", self.workspace.name)])
 
-    def __str__(self) -> str:
-        info = self._get_base_info_dict()
-        return "Experiment({0})".format(",\n".join(f"{k}: {v}" for k, v in info.items()))
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>"
-                       for k, v in self._get_base_info_dict().items())
-        link = f'<a href="{self.get_portal_url()}" target="_blank">Link to amlocal</a>'
-        return f"<table>{rows}<tr><th>Report Page</th><td>{link}</td></tr></table>"

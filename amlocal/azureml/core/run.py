@@ -11,7 +11,7 @@ from typing import Any, Iterator
 from urllib.parse import quote
 
 from ...client import LOG_POLL_S, RUN_TERMINAL, Client, ClientError, non_finite_floats
-from .._base import Mirrored
+from .._base import Mirrored, Printed
 from ..exceptions import (ActivityFailedException, ModelPathNotFoundException,
                           UserErrorException, WebserviceException)
 from ._errors import azure_errors
@@ -32,8 +32,10 @@ def metric_value(value: Any) -> Any:
     return repr(value)
 
 
-class Run(Mirrored):
+class Run(Printed, Mirrored):
     """A run of the workspace: `Run(experiment, run_id)` fetches it."""
+
+    _printed_as, _page_label = "Run", "Details Page"
 
     def __init__(self, experiment: Any, run_id: str, outputs: Any = None, **kwargs: Any):
         self.experiment = experiment
@@ -375,14 +377,3 @@ class Run(Mirrored):
         return OrderedDict([("Experiment", self.experiment.name), ("Id", self._id),
                             ("Type", self.type), ("Status", self._data["status"])])
 
-    def __str__(self) -> str:
-        info = self._get_base_info_dict()
-        return "Run({0})".format(",\n".join(f"{k}: {v}" for k, v in info.items()))
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>"
-                       for k, v in self._get_base_info_dict().items())
-        link = f'<a href="{self.get_portal_url()}" target="_blank">Link to amlocal</a>'
-        return f"<table>{rows}<tr><th>Details Page</th><td>{link}</td></tr></table>"
